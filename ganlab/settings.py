@@ -1,0 +1,27 @@
+"""Where weights are cached and whether the network may be used (GANLAB_CACHE, GANLAB_OFFLINE)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def cache_dir() -> Path:
+    """Folder for downloaded weights; `GANLAB_CACHE` overrides the default under the user's cache."""
+    env = os.environ.get("GANLAB_CACHE")
+    base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ganlab"
+    base.mkdir(parents=True, exist_ok=True)
+    return base
+
+
+def offline() -> bool:
+    """True when `GANLAB_OFFLINE` (or Hugging Face's own `HF_HUB_OFFLINE`) forbids network access."""
+    for name in ("GANLAB_OFFLINE", "HF_HUB_OFFLINE"):
+        if os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}:
+            return True
+    return False
+
+
+def assets_dir() -> Path:
+    """The `assets/` folder that ships with the project (bundled demo models and data)."""
+    return Path(__file__).resolve().parent.parent / "assets"
