@@ -1,0 +1,215 @@
+"""A browser session's recovered latents: named, tied to their model, saved and loaded as `.npz`.
+
+Each latent is stored with its model id, space and shape, so a latent can never be fed to a
+model it was not made for. Files: our `.npz` (latent + metadata), and the official projector's
+layout (`projected_w.npz` with `w` [1, num_ws, w_dim]), which we read and write too.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ganlab.errors import GanlabError, ShapeError
+from ganlab.models.base import GanModel
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class StoredLatent:
+    """One latent: `tensor` is [1, z_dim] (z), [1, w_dim] (w) or [1, num_ws, w_dim] (w+)."""
+
+    name: str
+    model_id: str
+    space: str
+    tensor: torch.Tensor
+    c: torch.Tensor | None = None                 # class vector [1, num_classes] for conditional models
+    thumbnail: np.ndarray | None = None           # uint8 HxWx3 preview of the source or the result
+    metrics: dict[str, float] = field(default_factory=dict)
+    source: str = ""                              # where it came from (file name, "sample seed 3", ...)
+    created: float = field(default_factory=time.time)
+
+
+def expected_shape(model: GanModel, space: str) -> list[int]:
+    """Shape of one latent of `model` in `space`, without the batch axis."""
+    if space not in model.spaces:
+        raise ShapeError(f"model {getattr(model, 'name', '')!r} has no '{space}' space (it offers {model.spaces})")
+    if space == "z":
+        return [model.z_dim]
+    if space == "w":
+        return [model.w_dim]
+    return [model.num_ws, model.w_dim]
+
+
+def validate_latent(model: GanModel, space: str, tensor: torch.Tensor) -> torch.Tensor:
+    """Return `tensor` as [1, ...] for `model`/`space`, or raise a ShapeError that says what was expected."""
+    want = expected_shape(model, space)
+    t = torch.as_tensor(tensor, dtype=torch.float32)
+    if list(t.shape) == want:
+        t = t.unsqueeze(0)
+    if list(t.shape) != [1] + want:
+        raise ShapeError(f"a '{space}' latent for this model must have shape {want} (or [1, ...]); "
+                         f"got {list(t.shape)}")
+    if not torch.isfinite(t).all():
+        raise ShapeError("the latent contains NaN or infinite values")
+    return t
+
+
+class LatentStore:
+    """The latents of one browser session; names are unique, the oldest go past `max_items`."""
+
+    def __init__(self, max_items: int = 64):
+        self.max_items = max_items
+        self._items: dict[str, StoredLatent] = {}
+        self._lock = threading.Lock()
+        self.last_used = time.time()
+
+    def names(self) -> list[str]:
+        with self._lock:
+            return list(self._items)
+
+    def items(self) -> list[StoredLatent]:
+        with self._lock:
+            return list(self._items.values())
+
+    def get(self, name: str) -> StoredLatent:
+        with self._lock:
+            self.last_used = time.time()
+            if name not in self._items:
+                raise GanlabError(f"no stored latent named '{name}'")
+            return self._items[name]
+
+    def add(self, latent: StoredLatent, model: GanModel | None = None) -> StoredLatent:
+        """Store `latent` under a unique name (suffixing '-2', '-3'... on clashes); validated if `model` given."""
+        if model is not None:
+            latent.tensor = validate_latent(model, latent.space, latent.tensor)
+        latent.tensor = latent.tensor.detach().cpu()
+        with self._lock:
+            latent.name = self._unique(_clean_name(latent.name))
+            self._items[latent.name] = latent
+            while len(self._items) > self.max_items:
+                self._items.pop(next(iter(self._items)))
+            self.last_used = time.time()
+        return latent
+
+    def rename(self, old: str, new: str) -> str:
+        new = _clean_name(new)
+        with self._lock:
+            if old not in self._items:
+                raise GanlabError(f"no stored latent named '{old}'")
+            if new != old and new in self._items:
+                raise GanlabError(f"a latent named '{new}' already exists")
+            item = self._items.pop(old)
+            item.name = new
+            self._items[new] = item
+        return new
+
+    def delete(self, name: str) -> None:
+        with self._lock:
+            if self._items.pop(name, None) is None:
+                raise GanlabError(f"no stored latent named '{name}'")
+
+    def _unique(self, name: str) -> str:
+        if name not in self._items:
+            return name
+        i = 2
+        while f"{name}-{i}" in self._items:
+            i += 1
+        return f"{name}-{i}"
+
+
+def _clean_name(name: str) -> str:
+    name = re.sub(r"[^\w .+-]+", "_", name.strip())[:80]
+    if not name:
+        raise GanlabError("a latent needs a non-empty name")
+    return name
+
+
+def latent_to_npz_bytes(latent: StoredLatent) -> bytes:
+    """Our `.npz`: the latent, its metadata as JSON, and the optional class vector and thumbnail."""
+    meta = {"format": "ganlab-latent", "version": FORMAT_VERSION, "name": latent.name, "model_id": latent.model_id,
+            "space": latent.space, "metrics": latent.metrics, "source": latent.source, "created": latent.created}
+    arrays: dict[str, np.ndarray] = {"latent": latent.tensor.numpy().astype(np.float32),
+                                     "meta": np.array(json.dumps(meta))}
+    if latent.c is not None:
+        arrays["c"] = latent.c.detach().cpu().numpy().astype(np.float32)
+    if latent.thumbnail is not None:
+        arrays["thumbnail"] = np.asarray(latent.thumbnail, dtype=np.uint8)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return buf.getvalue()
+
+
+def projected_w_bytes(latent: StoredLatent, model: GanModel) -> bytes:
+    """The official projector's `projected_w.npz`: `w` [1, num_ws, w_dim] (w latents are broadcast)."""
+    if latent.space not in ("w", "w+"):
+        raise GanlabError("the official projected_w.npz layout holds W/W+ latents only")
+    ws = validate_latent(model, latent.space, latent.tensor)
+    if latent.space == "w":
+        ws = ws.unsqueeze(1).repeat([1, model.num_ws, 1])
+    buf = io.BytesIO()
+    np.savez(buf, w=ws.numpy().astype(np.float32))
+    return buf.getvalue()
+
+
+def load_latent_file(path: Path | str, model: GanModel, model_id: str, name: str | None = None) -> StoredLatent:
+    """Read our `.npz`, an official `projected_w.npz`, or a `.pt` holding such a tensor, for `model`.
+
+    A file made for another model is refused; official files carry no model id, so only their shape
+    is checked.
+    """
+    path = Path(path)
+    name = name or path.stem
+    if path.suffix == ".pt":
+        return _from_official(_read_pt(path), model, model_id, name, path.name)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except Exception as err:
+        raise GanlabError(f"{path.name} is not a readable .npz file ({err})") from None
+    if "meta" not in arrays:
+        if "w" not in arrays:
+            raise GanlabError(f"{path.name} holds neither a ganlab latent nor an official 'w' array "
+                              f"(found {sorted(arrays)})")
+        return _from_official(torch.from_numpy(arrays["w"]), model, model_id, name, path.name)
+    meta = json.loads(str(arrays["meta"]))
+    if meta.get("model_id") != model_id:
+        raise GanlabError(f"{path.name} was made for model '{meta.get('model_id')}', not '{model_id}'")
+    tensor = validate_latent(model, meta["space"], torch.from_numpy(arrays["latent"]))
+    c = torch.from_numpy(arrays["c"]) if "c" in arrays else None
+    return StoredLatent(name=meta.get("name") or name, model_id=model_id, space=meta["space"], tensor=tensor, c=c,
+                        thumbnail=arrays.get("thumbnail"), metrics=meta.get("metrics", {}),
+                        source=meta.get("source", path.name), created=meta.get("created", time.time()))
+
+
+def _read_pt(path: Path) -> torch.Tensor:
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise GanlabError(f"{path.name} is not a weights-only torch file ({err})") from None
+    if isinstance(obj, dict):
+        for key in ("w", "ws", "latent", "projected_w"):
+            if key in obj:
+                return torch.as_tensor(obj[key])
+        raise GanlabError(f"{path.name} has no 'w' tensor (keys: {sorted(obj)})")
+    if isinstance(obj, torch.Tensor):
+        return obj
+    raise GanlabError(f"{path.name} holds a {type(obj).__name__}, not a latent tensor")
+
+
+def _from_official(w: torch.Tensor, model: GanModel, model_id: str, name: str, source: str) -> StoredLatent:
+    """Official layout: `w` [1, num_ws, w_dim] (also accepted: [num_ws, w_dim], or [1, w_dim] as a w)."""
+    if model.kind != "stylegan2":
+        raise GanlabError("official projected_w files hold StyleGAN2 latents; pick a StyleGAN2 model")
+    space = "w" if w.ndim in (1, 2) and w.shape[-1] == model.w_dim and w.numel() == model.w_dim else "w+"
+    return StoredLatent(name=name, model_id=model_id, space=space, tensor=validate_latent(model, space, w),
+                        source=source)

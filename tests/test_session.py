@@ -1,0 +1,94 @@
+"""The per-session latent store keeps latents tied to their model and refuses what does not fit."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+
+from ganlab.errors import GanlabError, ShapeError
+from ganlab.models.loaders import load_checkpoint
+from ganlab.session import LatentStore, StoredLatent, latent_to_npz_bytes, load_latent_file, projected_w_bytes
+from ganlab.settings import assets_dir
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_checkpoint(assets_dir() / "models" / "toyfaces-64", name="toyfaces-64")
+
+
+def _ws(model, seed=0):
+    with torch.no_grad():
+        return model.mapping(model.sample_z(1, seed=seed))
+
+
+def test_names_are_made_unique_and_rename_delete_work(model):
+    store = LatentStore()
+    a = store.add(StoredLatent("me", "toyfaces-64", "w+", _ws(model)), model)
+    b = store.add(StoredLatent("me", "toyfaces-64", "w+", _ws(model, 1)), model)
+    assert (a.name, b.name) == ("me", "me-2")
+    store.rename("me-2", "smiling")
+    assert store.names() == ["me", "smiling"]
+    with pytest.raises(GanlabError, match="already exists"):
+        store.rename("me", "smiling")
+    store.delete("me")
+    with pytest.raises(GanlabError, match="no stored latent"):
+        store.get("me")
+
+
+def test_store_is_capped_dropping_the_oldest(model):
+    store = LatentStore(max_items=2)
+    for i in range(3):
+        store.add(StoredLatent(f"l{i}", "toyfaces-64", "w", _ws(model, i)[:, 0]), model)
+    assert store.names() == ["l1", "l2"]
+
+
+def test_wrong_shapes_are_refused_with_the_expected_shape(model):
+    store = LatentStore()
+    with pytest.raises(ShapeError, match=r"\[10, 128\]"):
+        store.add(StoredLatent("bad", "toyfaces-64", "w+", torch.zeros(1, 9, 128)), model)
+    with pytest.raises(ShapeError, match="NaN"):
+        store.add(StoredLatent("nan", "toyfaces-64", "w", torch.full((1, 128), float("nan"))), model)
+
+
+def test_npz_round_trip_keeps_latent_metadata_and_thumbnail(model, tmp_path):
+    thumb = np.full((8, 8, 3), 200, np.uint8)
+    item = StoredLatent("face", "toyfaces-64", "w+", _ws(model), thumbnail=thumb, metrics={"psnr": 30.5}, source="a.png")
+    path = tmp_path / "face.npz"
+    path.write_bytes(latent_to_npz_bytes(item))
+    back = load_latent_file(path, model, "toyfaces-64")
+    assert torch.equal(back.tensor, item.tensor) and back.space == "w+"
+    assert back.metrics == {"psnr": 30.5} and np.array_equal(back.thumbnail, thumb)
+
+
+def test_latent_from_another_model_is_refused(model, tmp_path):
+    path = tmp_path / "x.npz"
+    path.write_bytes(latent_to_npz_bytes(StoredLatent("x", "stylegan2-ffhq-1024", "w+", _ws(model))))
+    with pytest.raises(GanlabError, match="made for model 'stylegan2-ffhq-1024'"):
+        load_latent_file(path, model, "toyfaces-64")
+
+
+def test_official_projected_w_layout_is_written_and_read(model, tmp_path):
+    ws = _ws(model)
+    raw = projected_w_bytes(StoredLatent("p", "toyfaces-64", "w+", ws), model)
+    with np.load(io.BytesIO(raw)) as data:
+        assert data["w"].shape == (1, model.num_ws, model.w_dim)
+    (tmp_path / "projected_w.npz").write_bytes(raw)
+    back = load_latent_file(tmp_path / "projected_w.npz", model, "toyfaces-64")
+    assert back.space == "w+" and torch.allclose(back.tensor, ws)
+    torch.save({"w": ws}, tmp_path / "proj.pt")
+    assert torch.allclose(load_latent_file(tmp_path / "proj.pt", model, "toyfaces-64").tensor, ws)
+
+
+def test_official_file_with_wrong_shape_is_refused(model, tmp_path):
+    np.savez(tmp_path / "projected_w.npz", w=np.zeros((1, 18, 512), np.float32))
+    with pytest.raises(ShapeError, match=r"got \[1, 18, 512\]"):
+        load_latent_file(tmp_path / "projected_w.npz", model, "toyfaces-64")
+
+
+def test_non_npz_file_gives_a_readable_error(model, tmp_path):
+    (tmp_path / "junk.npz").write_text("hello")
+    with pytest.raises(GanlabError, match="not a readable .npz"):
+        load_latent_file(tmp_path / "junk.npz", model, "toyfaces-64")
