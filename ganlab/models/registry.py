@@ -1,0 +1,179 @@
+"""Named models: where their weights come from, what they are, and whether they can be used now.
+
+Real models download on first use and are cached (`GANLAB_CACHE`); bundled demo models ship in
+`assets/models/`. Users can add a local checkpoint path or a URL at run time.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ganlab import settings
+from ganlab.errors import GanlabError, WeightsUnavailable
+from ganlab.models import download
+from ganlab.models.base import GanModel
+from ganlab.models.biggan import BIN_NAME, CONFIG_NAME, biggan_deep_sources, load_biggan_deep
+from ganlab.models.download import Source
+
+NVIDIA_CDN = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained"
+NVIDIA_LICENCE = "NVIDIA Source Code License-NC: research and non-commercial use only"
+BIGGAN_LICENCE = "Apache-2.0 (DeepMind BigGAN-deep, converted by Hugging Face)"
+OWN_LICENCE = "Same licence as ganlab; trained by the project on procedurally rendered images"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model the user can pick and where its weights come from.
+
+    Exactly one of: `bundled` (a folder under assets/models), `path` (a local file or folder the
+    user added), or `files` (for each file the model needs, the sources to try in order).
+    """
+
+    id: str
+    title: str
+    kind: str                                     # 'stylegan2', 'biggan', or 'unknown' until loaded
+    resolution: int                               # 0 when not known before loading
+    licence: str
+    description: str = ""
+    domain: str = ""                              # what it generates: 'faces', 'objects', 'imagenet'
+    bundled: str = ""
+    path: str = ""
+    files: tuple[tuple[Source, ...], ...] = ()
+
+    def describe_sources(self) -> str:
+        if self.bundled:
+            return f"bundled folder assets/models/{self.bundled}"
+        if self.path:
+            return f"local path {self.path}"
+        return "; ".join(" or ".join(_describe(src) for src in alternatives) for alternatives in self.files)
+
+
+@dataclass
+class ModelStatus:
+    """'ready' (weights on disk), 'downloadable' (will download on first use) or 'missing' (with why)."""
+
+    state: str
+    detail: str
+
+
+def _describe(src: Source) -> str:
+    return f"hub {src[1]}/{src[2]}" if src[0] == "hub" else src[1]
+
+
+def _biggan(res: int) -> ModelSpec:
+    return ModelSpec(
+        id=f"biggan-deep-{res}", title=f"BigGAN-deep {res}", kind="biggan", resolution=res, licence=BIGGAN_LICENCE,
+        domain="imagenet", description=f"Class-conditional ImageNet generator at {res} px (1000 classes)",
+        files=tuple(tuple(biggan_deep_sources(res, name)) for name in (CONFIG_NAME, BIN_NAME)))
+
+
+def _nvidia(model_id: str, title: str, res: int, url: str, description: str) -> ModelSpec:
+    return ModelSpec(id=model_id, title=title, kind="stylegan2", resolution=res, licence=NVIDIA_LICENCE,
+                     domain="faces", description=description, files=((("url", url),),))
+
+
+BUILTIN: tuple[ModelSpec, ...] = (
+    ModelSpec(id="toyfaces-64", title="Toy faces 64 (bundled demo)", kind="stylegan2", resolution=64,
+              licence=OWN_LICENCE, domain="faces", bundled="toyfaces-64",
+              description="Small StyleGAN2 trained on rendered cartoon faces; works offline"),
+    ModelSpec(id="toyobjects-64", title="Toy objects 64 (bundled demo)", kind="biggan", resolution=64,
+              licence=OWN_LICENCE, domain="objects", bundled="toyobjects-64",
+              description="Small BigGAN trained on rendered objects of 10 classes; works offline"),
+    _nvidia("stylegan2-ffhq-1024", "StyleGAN2-ADA FFHQ 1024", 1024, f"{NVIDIA_CDN}/ffhq.pkl",
+            "NVIDIA's official FFHQ generator (original StyleGAN2 config), 1024 px"),
+    _nvidia("stylegan2-ffhq-512", "StyleGAN2 FFHQ 512", 512,
+            f"{NVIDIA_CDN}/transfer-learning-source-nets/ffhq-res512-mirror-stylegan2-noaug.pkl",
+            "NVIDIA FFHQ 512 px (stylegan2 config)"),
+    _nvidia("stylegan2-ffhq-256", "StyleGAN2 FFHQ 256", 256,
+            f"{NVIDIA_CDN}/transfer-learning-source-nets/ffhq-res256-mirror-paper256-noaug.pkl",
+            "NVIDIA FFHQ 256 px (paper256 config)"),
+    _biggan(128), _biggan(256), _biggan(512),
+)
+
+
+@dataclass
+class Registry:
+    """The models on offer: the built-in list plus what the user added in this process."""
+
+    specs: dict[str, ModelSpec] = field(default_factory=lambda: {s.id: s for s in BUILTIN})
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def list(self) -> list[ModelSpec]:
+        with self._lock:
+            return list(self.specs.values())
+
+    def get(self, model_id: str) -> ModelSpec:
+        with self._lock:
+            spec = self.specs.get(model_id)
+        if spec is None:
+            raise GanlabError(f"unknown model '{model_id}'; known: {', '.join(self.specs)}")
+        return spec
+
+    def add(self, location: str, model_id: str | None = None) -> ModelSpec:
+        """Register a user checkpoint (local path, file:// or http(s) URL); its kind is read when loaded."""
+        location = location.strip()
+        if not location:
+            raise GanlabError("give a local checkpoint path or a URL")
+        is_remote = bool(re.match(r"^https?://", location))
+        stem = Path(location.rstrip("/")).name.rsplit(".", 1)[0] or "model"
+        model_id = model_id or "user-" + re.sub(r"[^A-Za-z0-9_.-]+", "-", stem)
+        common = dict(id=model_id, title=f"{stem} (added)", kind="unknown", resolution=0,
+                      licence="as supplied by the user", description=f"added from {location}")
+        if is_remote:
+            spec = ModelSpec(**common, files=((("url", location),),))
+        else:
+            local = Path(location.removeprefix("file://")).expanduser()
+            if not local.exists():
+                raise GanlabError(f"no file or folder at '{location}'")
+            spec = ModelSpec(**common, path=str(local.resolve()))
+        with self._lock:
+            self.specs[model_id] = spec
+        return spec
+
+
+def bundled_folder(spec: ModelSpec) -> Path:
+    return settings.assets_dir() / "models" / spec.bundled
+
+
+def status(spec: ModelSpec) -> ModelStatus:
+    """Whether `spec` can be used now, without touching the network."""
+    if spec.bundled:
+        folder = bundled_folder(spec)
+        if (folder / "config.json").is_file():
+            return ModelStatus("ready", f"bundled in assets/models/{spec.bundled}")
+        return ModelStatus("missing", f"bundled model folder {folder} is missing")
+    if spec.path:
+        if Path(spec.path).exists():
+            return ModelStatus("ready", f"local file {spec.path}")
+        return ModelStatus("missing", f"local file {spec.path} no longer exists")
+    if all(any(download.cached_path(src) for src in alternatives) for alternatives in spec.files):
+        return ModelStatus("ready", "downloaded to the cache")
+    if settings.offline():
+        return ModelStatus("missing", "not in the cache and GANLAB_OFFLINE is set; would download from "
+                           + spec.describe_sources())
+    return ModelStatus("downloadable", "downloads on first use from " + spec.describe_sources())
+
+
+def load_model(registry: Registry, model_id: str) -> GanModel:
+    """Read `model_id` into a generator on the CPU, downloading its weights first when needed.
+
+    Raises `WeightsUnavailable` (what was tried, how to supply the file) or `BadCheckpoint`.
+    """
+    from ganlab.models.loaders import load_checkpoint
+
+    spec = registry.get(model_id)
+    if spec.bundled:
+        folder = bundled_folder(spec)
+        if not (folder / "config.json").is_file():
+            raise WeightsUnavailable(spec.id, [str(folder)], "the bundled model is missing from this install",
+                                     "reinstall ganlab or restore assets/models from the repository")
+        return load_checkpoint(folder, name=spec.id)
+    if spec.path:
+        return load_checkpoint(spec.path, name=spec.id)
+    if spec.kind == "biggan":
+        return load_biggan_deep(spec.resolution)
+    path = download.fetch_first(list(spec.files[0]), spec.id)
+    return load_checkpoint(path, name=spec.id)

@@ -1,0 +1,72 @@
+"""Models tab: every registered model with its status, adding a checkpoint, and a quick sample."""
+
+from __future__ import annotations
+
+import gradio as gr
+import numpy as np
+
+from ganlab.errors import GanlabError
+from ganlab.models.registry import status
+from ganlab.models.sampling import sample_images
+from ganlab.ui.context import AppContext
+
+HEADERS = ["model", "kind", "resolution", "status", "detail", "licence"]
+STATE_LABEL = {"ready": "ready", "downloadable": "downloads on first use", "missing": "MISSING"}
+DISPLAY_PX = 256
+
+
+def models_table(ctx: AppContext) -> list[list[str]]:
+    rows = []
+    for spec in ctx.registry.list():
+        st = status(spec)
+        res = f"{spec.resolution}px" if spec.resolution else "?"
+        rows.append([spec.id, spec.kind, res, STATE_LABEL.get(st.state, st.state), st.detail, spec.licence])
+    return rows
+
+
+def preview(ctx: AppContext, model_id: str, seed: float, truncation: float, class_name: str) -> np.ndarray:
+    """One sample of `model_id`; any user-caused failure becomes a readable gr.Error."""
+    try:
+        model = ctx.pool.get(model_id)
+        _, picture = next(sample_images(model, [int(seed)], truncation, class_name or None))
+    except GanlabError as err:
+        raise gr.Error(str(err)) from None
+    return enlarge(picture)
+
+
+def enlarge(picture: np.ndarray, size: int = DISPLAY_PX) -> np.ndarray:
+    """Nearest-neighbour enlargement so small demo images are visible pixel for pixel."""
+    factor = max(1, size // max(picture.shape[:2]))
+    return picture.repeat(factor, axis=0).repeat(factor, axis=1)
+
+
+def add_model(ctx: AppContext, location: str):
+    try:
+        spec = ctx.registry.add(location.strip())
+    except GanlabError as err:
+        raise gr.Error(str(err)) from None
+    gr.Info(f"added {spec.id}")
+    return models_table(ctx), gr.Dropdown(choices=[s.id for s in ctx.registry.list()], value=spec.id)
+
+
+def build(ctx: AppContext) -> None:
+    gr.Markdown("Models this lab can use. Bundled demo models work offline; real ones download on first use "
+                "and are cached (`GANLAB_CACHE`).")
+    table = gr.Dataframe(value=models_table(ctx), headers=HEADERS, interactive=False, wrap=True,
+                         elem_id="models-table")
+    with gr.Row():
+        refresh = gr.Button("Refresh", size="sm")
+        location = gr.Textbox(label="Add a checkpoint (local path or URL: .pkl, .pt, or a model folder)", scale=4)
+        add = gr.Button("Add", size="sm")
+    with gr.Row():
+        with gr.Column():
+            model = gr.Dropdown(choices=[s.id for s in ctx.registry.list()], value="toyfaces-64", label="Model")
+            seed = gr.Number(value=0, precision=0, label="Seed")
+            truncation = gr.Slider(0.1, 1.0, value=1.0, step=0.05, label="Truncation")
+            class_name = gr.Textbox(label="Class (BigGAN models)", placeholder="e.g. golden retriever or 3")
+            go = gr.Button("Generate", variant="primary", elem_id="models-generate")
+        image = gr.Image(label="Sample", type="numpy", elem_id="models-sample", height=320)
+    refresh.click(lambda: models_table(ctx), outputs=table)
+    add.click(lambda loc: add_model(ctx, loc), inputs=location, outputs=[table, model])
+    go.click(lambda m, s, t, c: preview(ctx, m, s, t, c), inputs=[model, seed, truncation, class_name],
+             outputs=image, concurrency_limit=2)

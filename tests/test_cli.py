@@ -1,0 +1,51 @@
+"""The CLI lists models and writes samples; user errors print one line, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+from ganlab.cli import main
+
+
+def test_models_lists_every_model_with_its_status(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("GANLAB_OFFLINE", "1")
+    monkeypatch.setenv("GANLAB_CACHE", str(tmp_path))
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "toyfaces-64" in out and "ready" in out
+    assert "stylegan2-ffhq-1024" in out and "missing" in out
+
+
+def test_sample_writes_one_deterministic_png_per_seed(tmp_path):
+    assert main(["sample", "--model", "toyfaces-64", "--seeds", "1,2,4-5", "--out", str(tmp_path / "a")]) == 0
+    assert main(["sample", "--model", "toyfaces-64", "--seeds", "1", "--out", str(tmp_path / "b")]) == 0
+    files = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert files == ["seed0001.png", "seed0002.png", "seed0004.png", "seed0005.png"]
+    a = np.asarray(Image.open(tmp_path / "a" / "seed0001.png"))
+    assert a.shape == (64, 64, 3)
+    assert np.array_equal(a, np.asarray(Image.open(tmp_path / "b" / "seed0001.png")))
+    assert not np.array_equal(a, np.asarray(Image.open(tmp_path / "a" / "seed0002.png")))
+
+
+def test_sample_of_a_biggan_model_needs_and_uses_a_class(tmp_path, capsys):
+    assert main(["sample", "--model", "toyobjects-64", "--seeds", "0", "--out", str(tmp_path)]) == 2
+    assert "class-conditional" in capsys.readouterr().err
+    assert main(["sample", "--model", "toyobjects-64", "--seeds", "0", "--class", "3", "--out", str(tmp_path)]) == 0
+
+
+def test_missing_weights_print_one_clear_message_and_no_traceback(tmp_path):
+    env = {"GANLAB_OFFLINE": "1", "GANLAB_CACHE": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run([sys.executable, "-m", "ganlab", "sample", "--model", "stylegan2-ffhq-1024", "--seeds", "1",
+                           "--out", str(tmp_path / "o")], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "stylegan2-ffhq-1024" in proc.stderr and "to fix:" in proc.stderr
+
+
+def test_bad_seed_list_is_refused(tmp_path, capsys):
+    assert main(["sample", "--model", "toyfaces-64", "--seeds", "a,b", "--out", str(tmp_path)]) == 2
+    assert "--seeds" in capsys.readouterr().err
