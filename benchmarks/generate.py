@@ -59,8 +59,7 @@ def main() -> None:
         model.to(device)
         for batch in (1, 8):
             rate = images_per_second(model, batch, args.seconds, device)
-            name = getattr(model, "name", None) or getattr(model, "model_id", "")
-            print(f"{name:<42} {model.resolution:>5}px  batch {batch}:  {rate:8.2f} images/s")
+            print(f"{model.name:<42} {model.resolution:>5}px  batch {batch}:  {rate:8.2f} images/s")
         model.to("cpu")
 
 

@@ -22,6 +22,7 @@ class GanModel(Protocol):
     """What every generator offers; `kind` tells StyleGAN2 ('stylegan2') from BigGAN ('biggan')."""
 
     kind: str
+    name: str
     resolution: int
     spaces: tuple[str, ...]
     z_dim: int
