@@ -60,6 +60,33 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from ganlab.models.pool import default_device
+    from ganlab.settings import assets_dir
+
+    if args.model != "toyfaces-64":
+        raise GanlabError(f"training is available for toyfaces-64; {args.model!r} is not supported yet")
+    from ganlab.data.toyfaces import render_faces
+    from ganlab.train.stylegan2_trainer import TOYFACES_64, TrainConfig, export_ema, train_stylegan2
+
+    run_dir = Path(args.run_dir or f"runs/{args.model}")
+    tcfg = TrainConfig(steps=args.steps, batch=args.batch, seed=args.seed)
+    render = lambda n, seed: render_faces(n, seed, TOYFACES_64.img_resolution)[0]  # noqa: E731
+    bar = tqdm(total=tcfg.steps, desc=f"training {args.model}", unit="step")
+    for rec in train_stylegan2(TOYFACES_64, tcfg, render, run_dir, device=args.device or default_device()):
+        bar.n = rec.step
+        bar.set_postfix({k: f"{v:.3f}" for k, v in rec.losses.items()} | {"img/s": f"{rec.images_per_s:.1f}"})
+        if rec.sheet:
+            bar.write(f"sample sheet: {rec.sheet}")
+    bar.close()
+    if args.export:
+        out = export_ema(run_dir, assets_dir() / "models" / args.model, args.model)
+        print(f"exported the EMA generator to {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ganlab", description="GAN inversion and latent editing lab")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -75,6 +102,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--class", dest="class_name", help="class name or index for BigGAN models")
     p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("train", help="train a bundled demo generator (resumes from its run folder)")
+    p.add_argument("--model", required=True, help="toyfaces-64")
+    p.add_argument("--steps", type=int, default=4000, help="total optimisation steps")
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--run-dir", help="checkpoints and sample sheets (default runs/MODEL)")
+    p.add_argument("--export", action="store_true", help="write the EMA generator to assets/models/MODEL")
+    p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    p.set_defaults(func=cmd_train)
     return parser
 
 

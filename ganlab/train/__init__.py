@@ -1,0 +1,1 @@
+"""Training the bundled demo generators (and, later, encoders) on procedurally rendered data."""
