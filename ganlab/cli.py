@@ -60,6 +60,44 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
+
+
+def _image_inputs(paths: list[str]) -> list[Path]:
+    """Files as given, and the images inside any folder given (sorted); an empty result is an error."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found += sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        elif path.exists():
+            found.append(path)
+        else:
+            raise GanlabError(f"no such file or folder: {raw}")
+    if not found:
+        raise GanlabError(f"no images found in {', '.join(paths)}")
+    return found
+
+
+def cmd_align(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from ganlab.align import align_paths
+
+    inputs = _image_inputs(args.inputs)
+    failures = 0
+    bar = tqdm(align_paths(inputs, Path(args.out), size=args.size, backend=args.backend), total=len(inputs),
+               desc="aligning", unit="img")
+    for rec in bar:
+        if rec.error:
+            failures += 1
+            bar.write(f"skipped {rec.path.name}: {rec.error}")
+        else:
+            bar.set_postfix_str(f"{rec.path.name}: {len(rec.outputs)} face(s) via {rec.backend}")
+    print(f"aligned {len(inputs) - failures} of {len(inputs)} images into {args.out}")
+    return 0 if failures < len(inputs) else 1
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -102,6 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--class", dest="class_name", help="class name or index for BigGAN models")
     p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("align", help="crop and align faces the FFHQ way")
+    p.add_argument("inputs", nargs="+", help="image files or folders")
+    p.add_argument("--out", required=True, help="output folder (one subfolder per image, face_0.png ...)")
+    p.add_argument("--size", type=int, default=1024, help="output size in pixels")
+    p.add_argument("--backend", choices=["auto", "fan", "dlib"], default="auto", help="landmark detector")
+    p.set_defaults(func=cmd_align)
 
     p = sub.add_parser("train", help="train a bundled demo generator (resumes from its run folder)")
     p.add_argument("--model", required=True, help="toyfaces-64")

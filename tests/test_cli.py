@@ -49,3 +49,24 @@ def test_missing_weights_print_one_clear_message_and_no_traceback(tmp_path):
 def test_bad_seed_list_is_refused(tmp_path, capsys):
     assert main(["sample", "--model", "toyfaces-64", "--seeds", "a,b", "--out", str(tmp_path)]) == 2
     assert "--seeds" in capsys.readouterr().err
+
+
+def test_align_writes_aligned_faces_and_reports_skipped_files(tmp_path, capsys):
+    from skimage import data
+
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(data.astronaut()).save(src / "astronaut.png")
+    Image.new("RGB", (200, 200), "white").save(src / "blank.png")
+    (src / "notes.txt").write_text("not an image")
+    assert main(["align", str(src), "--out", str(tmp_path / "out"), "--size", "256", "--backend", "dlib"]) == 0
+    face = Image.open(tmp_path / "out" / "astronaut" / "face_0.png")
+    assert face.size == (256, 256)
+    captured = capsys.readouterr()
+    assert "skipped blank.png" in captured.err + captured.out
+    assert "aligned 1 of 2 images" in captured.out
+
+
+def test_align_of_a_missing_path_is_refused(tmp_path, capsys):
+    assert main(["align", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
+    assert "no such file" in capsys.readouterr().err
