@@ -104,8 +104,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ganlab.models.pool import default_device
     from ganlab.settings import assets_dir
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if args.model == "toyobjects-64":
+        from ganlab.train.biggan_trainer import run_cli
+
+        return run_cli(args.steps, args.batch, args.seed, args.run_dir, args.export, args.device)
     if args.model != "toyfaces-64":
-        raise GanlabError(f"training is available for toyfaces-64; {args.model!r} is not supported yet")
+        raise GanlabError(f"training is available for toyfaces-64 and toyobjects-64, not {args.model!r}")
     from ganlab.data.toyfaces import render_faces
     from ganlab.train.stylegan2_trainer import TOYFACES_64, TrainConfig, export_ema, train_stylegan2
 
@@ -149,12 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_align)
 
     p = sub.add_parser("train", help="train a bundled demo generator (resumes from its run folder)")
-    p.add_argument("--model", required=True, help="toyfaces-64")
+    p.add_argument("--model", required=True, help="toyfaces-64 or toyobjects-64")
     p.add_argument("--steps", type=int, default=4000, help="total optimisation steps")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--run-dir", help="checkpoints and sample sheets (default runs/MODEL)")
     p.add_argument("--export", action="store_true", help="write the EMA generator to assets/models/MODEL")
+    p.add_argument("--threads", type=int, help="torch CPU threads (1 is fastest on a busy 2-core machine)")
     p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     p.set_defaults(func=cmd_train)
     return parser

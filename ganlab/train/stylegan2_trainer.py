@@ -47,7 +47,7 @@ class TrainConfig:
     seed: int = 0                       # seeds model init, data order and sampling
     checkpoint_every: int = 200         # steps between checkpoints
     sheet_every: int = 500              # steps between sample sheets
-    d_channel_base: int = 4096          # discriminator width (min(base // res, max))
+    d_channel_base: int = 2048          # discriminator width (min(base // res, max)), as wide as G
     d_channel_max: int = 64
 
 
