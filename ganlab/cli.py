@@ -98,6 +98,64 @@ def cmd_align(args: argparse.Namespace) -> int:
     return 0 if failures < len(inputs) else 1
 
 
+def cmd_project(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from ganlab.imaging import to_uint8
+    from ganlab.invert.outputs import write_projection
+    from ganlab.invert.projector import ProjectionConfig, ProjectionResult, project, project_w_then_w_plus
+    from ganlab.invert.targets import prepare_target
+    from ganlab.models.pool import default_device
+    from ganlab.models.registry import Registry, load_model
+
+    registry = Registry()
+    model_id = args.model if args.model in registry.specs else registry.add(args.model).id
+    model = load_model(registry, model_id).to(args.device or default_device())
+    if model.kind != "stylegan2":
+        raise GanlabError(f"{model_id} is a {model.kind} model; projection needs a StyleGAN2 model")
+    targets, skipped = [], []
+    for path in _image_inputs([args.target]):
+        try:
+            targets.append((path.stem, prepare_target(path, model.resolution)))
+        except GanlabError as err:
+            skipped.append(f"{path.name}: {err}")
+    for line in skipped:
+        print(f"skipped {line}", file=sys.stderr)
+    if not targets:
+        raise GanlabError("no usable target images")
+    cfg = ProjectionConfig(num_steps=args.steps, space="w" if args.space == "w" else "w+", seed=args.seed,
+                           pixel_loss=args.pixel_loss, pixel_weight=args.pixel_weight,
+                           target_distance=args.target_distance, preview_every=args.frame_every)
+    out = Path(args.out)
+    for start in range(0, len(targets), args.batch):
+        chunk = targets[start:start + args.batch]
+        img = torch.cat([t.img for _, t in chunk]).to(model.device)
+        run = project_w_then_w_plus(model, img, cfg) if args.space == "w-then-w+" else project(model, img, cfg)
+        frames, result = [], None
+        names = ", ".join(name for name, _ in chunk)
+        with tqdm(total=None, desc=f"projecting {names}", unit="step") as bar:
+            for rec in run:
+                if isinstance(rec, ProjectionResult):
+                    result = rec
+                    continue
+                bar.total = rec.total
+                bar.update(rec.step - bar.n)
+                bar.set_postfix_str(f"{rec.distance_name} {rec.losses['distance']:.4f}")
+                if rec.preview is not None:
+                    frames.append(rec.preview)
+        targets_u8 = to_uint8(img)
+        for i, (name, target) in enumerate(chunk):
+            folder = write_projection(out, name, i, result, targets_u8[i], frames, model, model_id,
+                                      args.space, target.notes)
+            m = result.metrics[i]
+            print(f"{name}: PSNR {m['psnr']:.2f} dB, SSIM {m['ssim']:.3f}, {result.distance_name} "
+                  f"{m['distance']:.4f} -> {folder}" + (f" ({result.stopped})" if result.stopped else ""))
+    if result is not None and not result.distance_name.startswith("LPIPS"):
+        print("note: LPIPS weights were unavailable; the fallback distance (MSE + 1 - SSIM) was used")
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -155,6 +213,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=1024, help="output size in pixels")
     p.add_argument("--backend", choices=["auto", "fan", "dlib"], default="auto", help="landmark detector")
     p.set_defaults(func=cmd_align)
+
+    p = sub.add_parser("project", help="find the latent of an image (or of each image in a folder)")
+    p.add_argument("--model", required=True, help="a StyleGAN2 model id, or a checkpoint path/URL")
+    p.add_argument("--target", required=True, help="an image, or a folder of images (projected in batches)")
+    p.add_argument("--space", choices=["w", "w+", "w-then-w+"], default="w+")
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--batch", type=int, default=8, help="images projected at once")
+    p.add_argument("--pixel-loss", choices=["none", "mse", "l1"], default="none")
+    p.add_argument("--pixel-weight", type=float, default=0.0)
+    p.add_argument("--target-distance", type=float, help="stop early when every image is this close")
+    p.add_argument("--frame-every", type=int, default=10, help="steps between video frames")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="out/projection", help="output folder (one subfolder per image)")
+    p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    p.set_defaults(func=cmd_project)
 
     p = sub.add_parser("train", help="train a bundled demo generator (resumes from its run folder)")
     p.add_argument("--model", required=True, help="toyfaces-64 or toyobjects-64")

@@ -14,7 +14,7 @@ def to_uint8(img: torch.Tensor) -> np.ndarray:
 
 def from_uint8(arr: np.ndarray) -> torch.Tensor:
     """uint8 [H, W, 3] or [N, H, W, 3] -> `img` [N, 3, H, W] in [-1, 1]."""
-    x = torch.from_numpy(np.ascontiguousarray(arr)).float()
+    x = torch.from_numpy(np.array(arr, dtype=np.float32))
     if x.ndim == 3:
         x = x.unsqueeze(0)
     return x.permute(0, 3, 1, 2) / 127.5 - 1

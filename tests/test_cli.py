@@ -70,3 +70,30 @@ def test_align_writes_aligned_faces_and_reports_skipped_files(tmp_path, capsys):
 def test_align_of_a_missing_path_is_refused(tmp_path, capsys):
     assert main(["align", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_project_writes_latents_images_video_and_metrics_for_a_folder(tmp_path, monkeypatch):
+    import json
+
+    import imageio.v2 as imageio
+
+    monkeypatch.setenv("GANLAB_OFFLINE", "1")
+    src = tmp_path / "targets"
+    src.mkdir()
+    for seed in (1, 2):
+        rng = np.random.default_rng(seed)
+        Image.fromarray(rng.integers(0, 255, (80, 64, 3), dtype=np.uint8)).save(src / f"t{seed}.png")
+    (src / "broken.png").write_text("no")
+    out = tmp_path / "out"
+    assert main(["project", "--model", "toyfaces-64", "--target", str(src), "--steps", "4", "--frame-every", "2",
+                 "--batch", "2", "--out", str(out)]) == 0
+    for name in ("t1", "t2"):
+        files = {p.name for p in (out / name).iterdir()}
+        assert {"latent.npz", "projected_w.npz", "noise.npz", "target.png", "proj.png", "proj.mp4",
+                "metrics.json"} <= files
+        info = json.loads((out / name / "metrics.json").read_text())
+        assert info["steps_run"] == 4 and "psnr" in info["metrics"] and info["notes"]
+        with np.load(out / name / "projected_w.npz") as data:
+            assert data["w"].shape == (1, 10, 128)
+        frames = imageio.mimread(out / name / "proj.mp4")
+        assert len(frames) == 2 and frames[0].shape == (64, 128, 3)

@@ -217,10 +217,14 @@ class SynthesisLayer(nn.Module):
             self.noise_strength = nn.Parameter(torch.zeros([]))
         self.bias = nn.Parameter(torch.zeros([out_channels]))
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const", fused: bool = True) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const", fused: bool = True,
+                noise_input: torch.Tensor | None = None) -> torch.Tensor:
+        """`noise_input` [N or 1, 1, res, res] replaces the noise map (the projector optimises it)."""
         styles = self.affine(w)
         noise = None
-        if self.use_noise and noise_mode == "random":
+        if self.use_noise and noise_input is not None:
+            noise = noise_input * self.noise_strength
+        elif self.use_noise and noise_mode == "random":
             noise = torch.randn([x.shape[0], 1, self.resolution, self.resolution], device=x.device) * self.noise_strength
         elif self.use_noise and noise_mode == "const":
             noise = self.noise_const * self.noise_strength
@@ -263,14 +267,19 @@ class SynthesisBlock(nn.Module):
         self.num_torgb = 1
 
     def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor,
-                noise_mode: str = "const", fused: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-        """`ws` [N, num_conv + 1, w_dim]: the ws this block reads, in layer order."""
+                noise_mode: str = "const", fused: bool = True,
+                noise_inputs: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """`ws` [N, num_conv + 1, w_dim]: the ws this block reads, in layer order.
+
+        `noise_inputs` maps layer names ('conv0', 'conv1') to noise maps that override the buffers.
+        """
+        noise_inputs = noise_inputs or {}
         w_iter = iter(ws.unbind(dim=1))
         if self.in_channels == 0:
             x = self.const.unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
         else:
-            x = self.conv0(x, next(w_iter), noise_mode=noise_mode, fused=fused)
-        x = self.conv1(x, next(w_iter), noise_mode=noise_mode, fused=fused)
+            x = self.conv0(x, next(w_iter), noise_mode=noise_mode, fused=fused, noise_input=noise_inputs.get("conv0"))
+        x = self.conv1(x, next(w_iter), noise_mode=noise_mode, fused=fused, noise_input=noise_inputs.get("conv1"))
         if img is not None:
             img = ops.upsample2d(img, self.resample_filter)
         y = self.torgb(x, next(w_iter), fused=fused)
@@ -302,14 +311,26 @@ class SynthesisNetwork(nn.Module):
             idx += block.num_conv
         return out
 
-    def forward(self, ws: torch.Tensor, noise_mode: str = "const", fused: bool = True) -> torch.Tensor:
+    def noise_shapes(self) -> dict[str, tuple[int, int]]:
+        """Every noise input by name ('b8.conv0', ...) with its [H, W]."""
+        return {name.removesuffix(".noise_const"): tuple(buf.shape) for name, buf in self.named_buffers()
+                if name.endswith("noise_const")}
+
+    def forward(self, ws: torch.Tensor, noise_mode: str = "const", fused: bool = True,
+                noise_inputs: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """`noise_inputs` maps 'b{R}.conv{i}' to [N or 1, 1, R, R] maps used instead of the noise buffers."""
         check_shape("ws", ws, [None, self.num_ws, self.w_dim])
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
         ws = ws.to(torch.float32)
+        per_block: dict[str, dict[str, torch.Tensor]] = {}
+        for key, value in (noise_inputs or {}).items():
+            block, layer = key.split(".")
+            per_block.setdefault(block, {})[layer] = value
         x = img = None
         for name, sl in self.ws_slices().items():
-            x, img = getattr(self, name)(x, img, ws[:, sl], noise_mode=noise_mode, fused=fused)
+            x, img = getattr(self, name)(x, img, ws[:, sl], noise_mode=noise_mode, fused=fused,
+                                         noise_inputs=per_block.get(name))
         return img
 
 

@@ -1,0 +1,1 @@
+"""Inversion: finding the latent whose generation matches a target image."""

@@ -1,0 +1,150 @@
+"""The projector recovers latents, streams progress, stops when asked, and never modifies the model."""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from ganlab.errors import GanlabError, ShapeError
+from ganlab.invert.losses import FALLBACK_NAME, Distance, fallback_distance
+from ganlab.invert.metrics import psnr, ssim
+from ganlab.invert.projector import (ProjectionConfig, ProjectionResult, ProjectionStep, learning_rate,
+                                     noise_regularizer, project, project_w_then_w_plus)
+from ganlab.models.registry import Registry, load_model
+
+FAST = dict(w_avg_samples=500, preview_every=0)
+FALLBACK = Distance(FALLBACK_NAME, fallback_distance)
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.set_num_threads(1)
+    return load_model(Registry(), "toyfaces-64")
+
+
+@pytest.fixture(scope="module")
+def sample(model):
+    with torch.no_grad():
+        return model.net.synthesis(model.mapping(model.sample_z(2, seed=11))).clamp(-1, 1)
+
+
+def _run(gen):
+    steps, result = [], None
+    for rec in gen:
+        if isinstance(rec, ProjectionResult):
+            result = rec
+        else:
+            steps.append(rec)
+    return steps, result
+
+
+def test_w_plus_projection_of_a_generator_sample_improves_psnr_and_streams_records(model, sample):
+    start = psnr(model.synthesize(model.mean_latent("w"), space="w").expand(2, -1, -1, -1), sample)
+    cfg = ProjectionConfig(num_steps=60, space="w+", preview_every=20, w_avg_samples=500)
+    steps, result = _run(project(model, sample, cfg, distance=FALLBACK))
+    assert [s.step for s in steps] == list(range(1, 61))
+    assert all(s.distance_name == FALLBACK_NAME and s.total == 60 for s in steps)
+    assert [s.step for s in steps if s.preview is not None] == [20, 40, 60]
+    assert steps[-1].preview.shape == (2, 64, 64, 3) and steps[-1].eta_s == 0
+    assert steps[-1].losses["distance"] < steps[0].losses["distance"]
+    assert result.ws.shape == (2, model.num_ws, model.w_dim) and result.w is None
+    assert all(m["psnr"] > s + 3 for m, s in zip(result.metrics, start.tolist()))
+    assert set(result.noise) == set(model.net.synthesis.noise_shapes())
+
+
+def test_w_space_result_is_one_w_broadcast_to_every_layer(model, sample):
+    _, result = _run(project(model, sample[:1], ProjectionConfig(num_steps=5, space="w", **FAST), distance=FALLBACK))
+    assert result.w.shape == (1, model.w_dim)
+    assert torch.equal(result.ws, result.w.unsqueeze(1).expand(-1, model.num_ws, -1))
+
+
+def test_projection_never_modifies_the_shared_model(model, sample):
+    before = {k: v.clone() for k, v in model.net.state_dict().items()}
+    _run(project(model, sample, ProjectionConfig(num_steps=3, space="w+", **FAST), distance=FALLBACK))
+    assert all(torch.equal(before[k], v) for k, v in model.net.state_dict().items())
+
+
+def test_cancel_event_stops_at_the_next_step_and_keeps_the_latents(model, sample):
+    cancel = threading.Event()
+    records = []
+    for rec in project(model, sample, ProjectionConfig(num_steps=50, **FAST), distance=FALLBACK, cancel=cancel):
+        records.append(rec)
+        if isinstance(rec, ProjectionStep) and rec.step == 3:
+            cancel.set()
+    result = records[-1]
+    assert isinstance(result, ProjectionResult)
+    assert result.stopped == "cancelled" and result.steps_run == 3 and result.ws.shape[0] == 2
+
+
+def test_early_stop_when_every_target_reaches_the_distance(model, sample):
+    steps, result = _run(project(model, sample, ProjectionConfig(num_steps=100, target_distance=10.0, **FAST),
+                                 distance=FALLBACK))
+    assert result.stopped == "target reached" and len(steps) == 1
+
+
+def test_nan_loss_stops_with_a_message_instead_of_hanging(model, sample):
+    nan = Distance("broken", lambda a, b: (a - b).flatten(1).mean(1) * float("nan"))
+    _, result = _run(project(model, sample, ProjectionConfig(num_steps=20, **FAST), distance=nan))
+    assert "NaN" in result.stopped and result.steps_run == 1
+
+
+def test_w_then_w_plus_numbers_steps_across_both_phases(model, sample):
+    cfg = ProjectionConfig(num_steps=4, **FAST)
+    steps, result = _run(project_w_then_w_plus(model, sample[:1], cfg, w_plus_steps=3, distance=FALLBACK))
+    assert [s.step for s in steps] == list(range(1, 8)) and all(s.total == 7 for s in steps)
+    assert result.steps_run == 7 and len(result.history) == 7
+    assert not torch.allclose(result.ws[:, 0], result.ws[:, -1])
+
+
+def test_pixel_loss_term_is_reported_when_enabled(model, sample):
+    steps, _ = _run(project(model, sample, ProjectionConfig(num_steps=2, pixel_loss="l1", pixel_weight=1.0, **FAST),
+                            distance=FALLBACK))
+    assert "pixel_l1" in steps[0].losses
+
+
+def test_lpips_wiring_reports_lpips_metrics(model, sample):
+    import lpips
+
+    net = lpips.LPIPS(net="alex", pnet_rand=True, verbose=False).eval().requires_grad_(False)
+    dist = Distance("LPIPS (VGG)", lambda a, b: net(a, b).flatten())
+    _, result = _run(project(model, sample, ProjectionConfig(num_steps=2, **FAST), distance=dist))
+    assert all("lpips" in m and m["lpips"] >= 0 for m in result.metrics)
+
+
+def test_bad_configs_and_targets_are_refused(model, sample):
+    with pytest.raises(ShapeError, match="target"):
+        next(project(model, sample[:, :, :32, :32], ProjectionConfig(**FAST)))
+    with pytest.raises(GanlabError, match="space"):
+        next(project(model, sample, ProjectionConfig(space="z", **FAST)))
+    biggan = load_model(Registry(), "toyobjects-64")
+    with pytest.raises(GanlabError, match="StyleGAN2"):
+        next(project(biggan, sample, ProjectionConfig(**FAST)))
+
+
+def test_learning_rate_schedule_matches_the_official_ramps():
+    cfg = ProjectionConfig()
+    assert learning_rate(cfg, 0.0) == 0
+    assert math.isclose(learning_rate(cfg, 0.025), 0.05)
+    assert math.isclose(learning_rate(cfg, 0.5), 0.1)
+    assert math.isclose(learning_rate(cfg, 0.875), 0.05, rel_tol=1e-9)
+
+
+def test_noise_regularizer_penalises_smooth_maps_not_white_noise():
+    gen = torch.Generator().manual_seed(0)
+    white = {"a": torch.randn(1, 1, 32, 32, generator=gen)}
+    smooth = {"a": torch.nn.functional.interpolate(torch.randn(1, 1, 4, 4, generator=gen), size=32, mode="bilinear")}
+    assert noise_regularizer(smooth).item() > 100 * noise_regularizer(white).item()
+
+
+def test_psnr_and_ssim_known_values():
+    a = torch.zeros(1, 3, 16, 16)
+    assert math.isclose(psnr(a, a).item(), 100.0, rel_tol=1e-5)  # MSE floored at 1e-10
+    assert math.isclose(psnr(a, a + 0.2).item(), 20.0, rel_tol=1e-5)
+    assert math.isclose(ssim(a, a).item(), 1.0, rel_tol=1e-5)
+    noisy = (a + 0.5 * torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))).clamp(-1, 1)
+    assert ssim(a, noisy).item() < 0.5
+    assert np.isfinite(ssim(a, noisy).item())
