@@ -6,7 +6,7 @@ import os
 
 import gradio as gr
 
-from ganlab.ui import models_tab
+from ganlab.ui import align_tab, models_tab, project_tab
 from ganlab.ui.context import AppContext
 
 
@@ -14,8 +14,15 @@ def build_app(ctx: AppContext | None = None) -> gr.Blocks:
     ctx = ctx or AppContext()
     with gr.Blocks(title="ganlab") as demo:
         gr.Markdown("# ganlab\nGAN inversion and latent editing in the browser.")
-        with gr.Tab("Models"):
-            models_tab.build(ctx)
+        with gr.Tabs() as tabs:
+            with gr.Tab("Align", id="align"):
+                align = align_tab.build(ctx)
+            with gr.Tab("Project", id="project"):
+                target = project_tab.build(ctx)
+            with gr.Tab("Models", id="models"):
+                models_tab.build(ctx)
+        align.send.click(lambda faces, i: (align_tab.chosen_face(faces, i), gr.Tabs(selected="project")),
+                         inputs=[align.faces, align.chosen], outputs=[target, tabs])
     return demo
 
 

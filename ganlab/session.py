@@ -213,3 +213,33 @@ def _from_official(w: torch.Tensor, model: GanModel, model_id: str, name: str, s
     space = "w" if w.ndim in (1, 2) and w.shape[-1] == model.w_dim and w.numel() == model.w_dim else "w+"
     return StoredLatent(name=name, model_id=model_id, space=space, tensor=validate_latent(model, space, w),
                         source=source)
+
+
+class SessionRegistry:
+    """Latent stores of all browser sessions, on the server: idle ones are dropped, their number capped."""
+
+    def __init__(self, idle_seconds: float = 6 * 3600, max_sessions: int = 500, max_latents: int = 64):
+        self.idle_seconds, self.max_sessions, self.max_latents = idle_seconds, max_sessions, max_latents
+        self._stores: dict[str, LatentStore] = {}
+        self._lock = threading.Lock()
+
+    def get(self, session_id: str) -> LatentStore:
+        """The store of `session_id`, created on first use; also sweeps idle sessions."""
+        with self._lock:
+            self._sweep()
+            store = self._stores.get(session_id)
+            if store is None:
+                store = self._stores[session_id] = LatentStore(self.max_latents)
+            store.last_used = time.time()
+            return store
+
+    def _sweep(self) -> None:
+        now = time.time()
+        for sid in [s for s, st in self._stores.items() if now - st.last_used > self.idle_seconds]:
+            del self._stores[sid]
+        while len(self._stores) >= self.max_sessions:
+            oldest = min(self._stores, key=lambda s: self._stores[s].last_used)
+            del self._stores[oldest]
+
+    def __len__(self) -> int:
+        return len(self._stores)

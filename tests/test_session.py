@@ -92,3 +92,20 @@ def test_non_npz_file_gives_a_readable_error(model, tmp_path):
     (tmp_path / "junk.npz").write_text("hello")
     with pytest.raises(GanlabError, match="not a readable .npz"):
         load_latent_file(tmp_path / "junk.npz", model, "toyfaces-64")
+
+
+def test_session_registry_keeps_one_store_per_session_and_drops_idle_ones(monkeypatch):
+    from ganlab import session as session_module
+    from ganlab.session import SessionRegistry
+
+    clock = [1000.0]
+    monkeypatch.setattr(session_module.time, "time", lambda: clock[0])
+    reg = SessionRegistry(idle_seconds=60, max_sessions=2)
+    a = reg.get("a")
+    assert reg.get("a") is a
+    clock[0] += 30
+    reg.get("b")
+    clock[0] += 40
+    reg.get("c")
+    assert len(reg) == 2 and reg.get("b") is not None
+    assert reg.get("a") is not a

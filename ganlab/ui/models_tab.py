@@ -8,11 +8,10 @@ import numpy as np
 from ganlab.errors import GanlabError
 from ganlab.models.registry import status
 from ganlab.models.sampling import sample_images
-from ganlab.ui.context import AppContext
+from ganlab.ui.context import AppContext, enlarge
 
 HEADERS = ["model", "kind", "resolution", "status", "detail", "licence"]
 STATE_LABEL = {"ready": "ready", "downloadable": "downloads on first use", "missing": "MISSING"}
-DISPLAY_PX = 256
 
 
 def models_table(ctx: AppContext) -> list[list[str]]:
@@ -32,12 +31,6 @@ def preview(ctx: AppContext, model_id: str, seed: float, truncation: float, clas
     except GanlabError as err:
         raise gr.Error(str(err)) from None
     return enlarge(picture)
-
-
-def enlarge(picture: np.ndarray, size: int = DISPLAY_PX) -> np.ndarray:
-    """Nearest-neighbour enlargement so small demo images are visible pixel for pixel."""
-    factor = max(1, size // max(picture.shape[:2]))
-    return picture.repeat(factor, axis=0).repeat(factor, axis=1)
 
 
 def add_model(ctx: AppContext, location: str):

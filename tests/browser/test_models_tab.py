@@ -15,6 +15,7 @@ def test_app_answers_on_its_port(app_url):
 
 
 def test_models_tab_lists_models_with_status_and_generates_a_sample(page, screenshot):
+    page.get_by_role("tab", name="Models").click()
     table = page.locator("#models-table")
     table.wait_for(timeout=30_000)
     text = table.inner_text()

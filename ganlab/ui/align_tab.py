@@ -1,0 +1,77 @@
+"""Align tab: drop or snap a photo, see landmarks and crop squares, pick a face, send it to Project."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+from PIL import Image
+
+from ganlab.align import NoFaceFound, align_image, center_crop_resize, draw_preview
+from ganlab.errors import GanlabError
+from ganlab.ui.context import AppContext
+
+SIZES = [256, 512, 1024]
+
+
+def run_align(image: Image.Image | None, backend: str, size: int):
+    """-> (preview, gallery of aligned faces, status, aligned faces for the session)."""
+    if image is None:
+        raise gr.Error("Drop a photo (or use the webcam) first.")
+    try:
+        result = align_image(image, backend=backend, output_size=int(size))
+    except NoFaceFound as err:
+        gr.Warning(str(err))
+        fallback = center_crop_resize(image, int(size))
+        return image, [(fallback, "unaligned (centre crop)")], "No face found: the centre crop can be used unaligned.", \
+            [fallback]
+    except GanlabError as err:
+        raise gr.Error(str(err)) from None
+    faces = [f.image for f in result.faces]
+    preview = draw_preview(result.image, result.detection.faces, result.faces)
+    n = len(faces)
+    status = (f"{n} face{'s' if n > 1 else ''} found with **{result.detection.backend}** landmarks; "
+              + ("the largest is selected — click another to choose it." if n > 1 else "ready to project."))
+    return preview, [(img, f"face {i}") for i, img in enumerate(faces)], status, faces
+
+
+@dataclass
+class AlignHandles:
+    """What app.py wires to the Project tab: the Send button and the chosen aligned face."""
+
+    send: gr.Button
+    faces: gr.State
+    chosen: gr.State
+
+
+def build(ctx: AppContext) -> AlignHandles:
+    gr.Markdown("Faces are cropped exactly as FFHQ was (eyes and mouth at fixed places), which StyleGAN2 face "
+                "models need. dlib landmarks work offline; FAN is used when its weights are available.")
+    faces_state = gr.State([])
+    chosen = gr.State(0)
+    with gr.Row():
+        with gr.Column():
+            photo = gr.Image(label="Photo", type="pil", sources=["upload", "webcam", "clipboard"], elem_id="align-input")
+            with gr.Row():
+                backend = gr.Dropdown(["auto", "dlib", "fan"], value="auto", label="Landmarks")
+                size = gr.Dropdown(SIZES, value=1024, label="Aligned size (px)")
+            go = gr.Button("Detect and align", variant="primary", elem_id="align-run")
+        with gr.Column():
+            preview = gr.Image(label="Landmarks and crop squares", type="pil", interactive=False)
+            gallery = gr.Gallery(label="Aligned faces (click to choose)", columns=4, height=260, elem_id="align-faces")
+            status = gr.Markdown(elem_id="align-status")
+            send = gr.Button("Send to Project", elem_id="align-send")
+    go.click(run_align, inputs=[photo, backend, size], outputs=[preview, gallery, status, faces_state]) \
+        .then(lambda: 0, outputs=chosen)
+    gallery.select(_select, outputs=chosen)
+    return AlignHandles(send, faces_state, chosen)
+
+
+def _select(evt: gr.SelectData) -> int:
+    return int(evt.index)
+
+
+def chosen_face(faces: list[Image.Image], index: int) -> Image.Image:
+    if not faces:
+        raise gr.Error("Align a photo first.")
+    return faces[min(index, len(faces) - 1)]

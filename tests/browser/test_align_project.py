@@ -1,0 +1,38 @@
+"""Upload a photo, align it, send the face to Project and watch the reconstruction change while it runs."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+from skimage import data
+
+pytestmark = pytest.mark.browser
+
+
+def test_upload_align_send_and_project_with_live_preview(page, screenshot, tmp_path):
+    photo = tmp_path / "astronaut.png"
+    Image.fromarray(data.astronaut()).save(photo)
+    page.set_input_files("#align-input input[type=file]", str(photo))
+    page.click("#align-run")
+    page.wait_for_function("document.querySelector('#align-status')?.innerText.includes('found with')",
+                           timeout=120_000)
+    assert "2 faces" in page.inner_text("#align-status")
+    screenshot("align_tab")
+
+    page.click("#align-send")
+    page.wait_for_selector("#project-target img", timeout=30_000)
+    steps = page.locator("#project-steps input[type=number]")
+    steps.fill("30")
+    steps.press("Enter")
+    page.click("#project-start")
+    page.wait_for_function("document.querySelector('#project-status')?.innerText.includes('Step')",
+                           timeout=120_000)
+    page.wait_for_selector("#project-view img", timeout=60_000)
+    first = page.get_attribute("#project-view img", "src")
+    page.wait_for_function("document.querySelector('#project-status')?.innerText.includes('Done')",
+                           timeout=240_000)
+    last = page.get_attribute("#project-view img", "src")
+    assert first != last
+    status = page.inner_text("#project-status")
+    assert "PSNR" in status and "Stored in this session" in status and "fallback" in status.lower()
+    screenshot("project_tab")
