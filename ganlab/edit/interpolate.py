@@ -1,0 +1,127 @@
+"""Morphing between stored latents: lerp in W / W+, slerp in Z (BigGAN), with easing and ping-pong.
+
+`render_interpolation` is a generator of progress records (one per rendered batch) that ends with
+all frames, so the UI can show a bar and the CLI a tqdm line.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from ganlab.errors import GanlabError
+from ganlab.imaging import to_uint8
+from ganlab.models.base import GanModel
+from ganlab.session import StoredLatent
+
+EASINGS = ("linear", "ease-in-out", "ease-in", "ease-out")
+
+
+def ease(t: np.ndarray, kind: str = "linear") -> np.ndarray:
+    """Map progress t in [0, 1] through an easing curve (cosine-based, so motion starts/stops smoothly)."""
+    if kind == "linear":
+        return t
+    if kind == "ease-in-out":
+        return 0.5 - 0.5 * np.cos(np.pi * t)
+    if kind == "ease-in":
+        return 1 - np.cos(0.5 * np.pi * t)
+    if kind == "ease-out":
+        return np.sin(0.5 * np.pi * t)
+    raise GanlabError(f"easing must be one of {EASINGS}, got {kind!r}")
+
+
+def keyframe_positions(n_keys: int, frames: int, easing: str = "linear", pingpong: bool = False) -> np.ndarray:
+    """For each frame, a position in [0, n_keys - 1]: integer part = segment, fraction = eased progress.
+
+    Ping-pong goes there and back, so the loop has no jump; the last frame is not the first again.
+    """
+    if n_keys < 2:
+        raise GanlabError("interpolation needs at least two latents")
+    if frames < 2:
+        raise GanlabError("interpolation needs at least two frames")
+    if pingpong:
+        u = np.linspace(0, 2, frames, endpoint=False)
+        u = np.where(u <= 1, u, 2 - u)
+    else:
+        u = np.linspace(0, 1, frames)
+    pos = u * (n_keys - 1)
+    seg = np.minimum(np.floor(pos), n_keys - 2)
+    return seg + ease(pos - seg, easing)
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
+    """Spherical interpolation between rows of `a` and `b` (keeps Gaussian latents at a typical norm)."""
+    a_n, b_n = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)
+    omega = torch.acos((a_n * b_n).sum(-1, keepdim=True).clamp(-1 + 1e-7, 1 - 1e-7))
+    so = torch.sin(omega)
+    if float(so.abs().min()) < 1e-6:
+        return torch.lerp(a, b, t)
+    return (torch.sin((1 - t) * omega) / so) * a + (torch.sin(t * omega) / so) * b
+
+
+def _split(position: float, n_keys: int) -> tuple[int, float]:
+    """Position -> (segment start key, fraction); the last keyframe is the end of the last segment."""
+    i = min(int(position), n_keys - 2)
+    return i, float(position - i)
+
+
+def _as_ws(model: GanModel, item: StoredLatent) -> torch.Tensor:
+    t = item.tensor.to(model.device)
+    return t.unsqueeze(1).repeat(1, model.num_ws, 1) if item.space == "w" else t
+
+
+def latent_path(model: GanModel, items: list[StoredLatent], positions: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The latent (and BigGAN class vector) at each position: lerp of ws for StyleGAN2, slerp of z for BigGAN."""
+    model_ids = {i.model_id for i in items}
+    if len(model_ids) > 1:
+        raise GanlabError(f"all latents must come from one model; these come from {sorted(model_ids)}")
+    if model.kind == "stylegan2":
+        keys = [_as_ws(model, i) for i in items]
+        parts = [_split(p, len(keys)) for p in positions]
+        return torch.cat([torch.lerp(keys[i], keys[i + 1], t) for i, t in parts]), None
+    if any(i.c is None for i in items):
+        raise GanlabError("BigGAN latents need their class vectors")
+    zs = [i.tensor.to(model.device) for i in items]
+    cs = [i.c.to(model.device) for i in items]
+    parts = [_split(p, len(zs)) for p in positions]
+    z = torch.cat([slerp(zs[i], zs[i + 1], t) for i, t in parts])
+    c = torch.cat([torch.lerp(cs[i], cs[i + 1], t) for i, t in parts])
+    return z, c
+
+
+@dataclass
+class InterpolationProgress:
+    """`frames` is filled on the last record only (uint8 [F, H, W, 3])."""
+
+    done: int
+    total: int
+    eta_s: float
+    frames: np.ndarray | None = None
+
+
+@torch.no_grad()
+def render_interpolation(model: GanModel, items: list[StoredLatent], frames: int = 60, easing: str = "ease-in-out",
+                         pingpong: bool = False, batch: int = 8, truncation: float = 1.0
+                         ) -> Iterator[InterpolationProgress]:
+    """Render the morph through `items` in order, a batch of frames at a time."""
+    positions = keyframe_positions(len(items), frames, easing, pingpong)
+    latents, c = latent_path(model, items, positions)
+    space = "w+" if model.kind == "stylegan2" else "z"
+    out, started = [], time.perf_counter()
+    for start in range(0, frames, batch):
+        sl = slice(start, start + batch)
+        img = model.synthesize(latents[sl], space=space, c=None if c is None else c[sl], truncation=truncation)
+        out.append(to_uint8(img))
+        done = min(start + batch, frames)
+        eta = (time.perf_counter() - started) / done * (frames - done)
+        yield InterpolationProgress(done, frames, eta, np.concatenate(out) if done == frames else None)
+
+
+def frame_strip(frames: np.ndarray, count: int = 8) -> np.ndarray:
+    """`count` evenly spaced frames side by side (uint8 [H, count*W, 3]), for a quick look or a figure."""
+    idx = np.linspace(0, len(frames) - 1, min(count, len(frames))).round().astype(int)
+    return np.concatenate([frames[i] for i in idx], axis=1)

@@ -1,0 +1,67 @@
+"""Interpolate tab: morph through two or more stored latents; MP4, GIF and a frame strip to download."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+from PIL import Image
+
+from ganlab.edit.interpolate import EASINGS, frame_strip, render_interpolation
+from ganlab.errors import GanlabError
+from ganlab.media import write_gif, write_mp4
+from ganlab.ui.context import AppContext
+
+
+def make_video(ctx: AppContext, session: str, names: list[str], frames: int, fps: int, easing: str,
+               pingpong: bool, progress: gr.Progress | None = None) -> tuple[str, Image.Image, list[str]]:
+    """Render the morph and write MP4 (H.264), GIF and strip PNG; returns (mp4, strip, all files)."""
+    if not names or len(names) < 2:
+        raise GanlabError("choose at least two stored latents, in the order to visit them")
+    store = ctx.sessions.get(session)
+    items = [store.get(n) for n in names]
+    model = ctx.pool.get(items[0].model_id)
+    result = None
+    for rec in render_interpolation(model, items, frames=int(frames), easing=easing, pingpong=pingpong):
+        if progress is not None:
+            progress(rec.done / rec.total, desc=f"rendering frame {rec.done} of {rec.total}")
+        result = rec.frames
+    folder = Path(tempfile.mkdtemp(prefix="ganlab-"))
+    stem = "-".join(names)[:60]
+    mp4 = write_mp4(result, folder / f"{stem}.mp4", fps=fps)
+    gif = write_gif(result, folder / f"{stem}.gif", fps=fps)
+    strip = Image.fromarray(frame_strip(result))
+    strip.save(folder / f"{stem}-strip.png")
+    return str(mp4), strip, [str(mp4), str(gif), str(folder / f"{stem}-strip.png")]
+
+
+def build(ctx: AppContext):
+    """Declare the tab; returns (refresh handler, its outputs) for when the tab opens."""
+    gr.Markdown("Pick two or more latents from this session (in order). W/W+ latents are blended linearly, "
+                "BigGAN z spherically.")
+    names = gr.Dropdown([], multiselect=True, label="Latents, in order", elem_id="interp-latents")
+    with gr.Row():
+        frames = gr.Slider(2, 240, value=48, step=1, label="Frames", elem_id="interp-frames")
+        fps = gr.Slider(1, 60, value=24, step=1, label="Frames per second")
+        easing = gr.Dropdown(list(EASINGS), value="ease-in-out", label="Easing")
+        pingpong = gr.Checkbox(value=True, label="Ping-pong loop")
+    go = gr.Button("Make video", variant="primary", elem_id="interp-run")
+    with gr.Row():
+        video = gr.Video(label="Interpolation", elem_id="interp-video", autoplay=True, loop=True)
+        strip = gr.Image(label="Frame strip", type="pil", interactive=False)
+    files = gr.File(label="Downloads (MP4, GIF, strip)", file_count="multiple", elem_id="interp-files")
+
+    def refresh(request: gr.Request):
+        choices = ctx.sessions.get(request.session_hash or "local").names()
+        return gr.Dropdown(choices=choices, value=choices[-2:] if len(choices) >= 2 else None)
+
+    def run(chosen: list[str], n: float, rate: float, ease: str, loop: bool, request: gr.Request,
+            progress: gr.Progress = gr.Progress()):
+        try:
+            return make_video(ctx, request.session_hash or "local", chosen, int(n), int(rate), ease, loop, progress)
+        except GanlabError as err:
+            raise gr.Error(str(err)) from None
+
+    go.click(run, [names, frames, fps, easing, pingpong], [video, strip, files], concurrency_limit=2)
+    return refresh, names

@@ -1,0 +1,38 @@
+"""Add two samples to the session, make a 10-frame interpolation video and download it."""
+
+from __future__ import annotations
+
+import imageio.v2 as imageio
+import pytest
+
+pytestmark = pytest.mark.browser
+
+
+def test_session_samples_then_ten_frame_video_downloads(page, screenshot, tmp_path):
+    page.get_by_role("tab", name="Session").click()
+    page.get_by_text("Add a generator sample").click()
+    for seed in ("3", "4"):
+        box = page.locator("#session-seed input")
+        box.fill(seed)
+        box.press("Enter")
+        page.click("#session-add-sample")
+        page.wait_for_function(f"document.querySelector('#session-gallery')?.innerText.includes('seed{seed}')",
+                               timeout=60_000)
+    screenshot("session_tab")
+
+    page.get_by_role("tab", name="Interpolate").click()
+    page.wait_for_function("document.querySelector('#interp-latents')?.innerText.includes('seed4')", timeout=30_000)
+    frames = page.locator("#interp-frames input[type=number]")
+    frames.fill("10")
+    frames.press("Enter")
+    page.click("#interp-run")
+    page.wait_for_selector("#interp-video video", timeout=120_000)
+    link = page.locator("#interp-files a[download$='.mp4']")
+    link.wait_for(timeout=60_000)
+    with page.expect_download() as info:
+        link.click()
+    path = tmp_path / "video.mp4"
+    info.value.save_as(path)
+    assert len(imageio.mimread(path)) == 10
+    assert page.locator("#interp-files a[download$='.gif']").count() == 1
+    screenshot("interpolate_tab")
