@@ -1,0 +1,403 @@
+"""Edit directions in a StyleGAN2's W space: learned from labelled latents (InterFaceGAN), found without
+labels (GANSpace, SeFa), conditioned on one another, and saved together with the model they belong to.
+
+A direction is a unit vector d in W plus `sigma`, the spread of sampled w along d. Sliders move in
+sigma units, so "+3" means three standard deviations of the model's own latents whatever the direction.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import threading
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Protocol, Sequence
+
+import numpy as np
+import torch
+from sklearn.model_selection import StratifiedKFold, cross_validate
+from sklearn.svm import LinearSVC
+
+from ganlab import settings
+from ganlab.errors import GanlabError, ShapeError
+from ganlab.invert.losses import Distance
+from ganlab.invert.projector import ProjectionConfig, ProjectionResult, project
+from ganlab.models.stylegan2 import FullyConnectedLayer, Generator
+from ganlab.models.stylegan2_model import StyleGAN2Model
+
+SOURCES = ("svm", "ganspace", "sefa", "user")
+SPACES = ("w", "w+")
+MIN_GROUP = 10               # fewer labelled latents than this in a group: warn
+MIN_ACCURACY = 0.7           # cross-validated accuracy below this: warn "not separable"
+FILE_FORMAT = "ganlab-directions"
+FILE_VERSION = 1
+SHIPPED_ATTRIBUTES = ("smile", "sunglasses", "eyeglasses", "beard", "bald", "long_hair", "dark_skin",
+                      "hair_black", "hair_blond", "hair_grey")
+
+Latents = torch.Tensor | np.ndarray
+
+
+@dataclass(eq=False)
+class Direction:
+    """A unit vector in W (`vector` [w_dim]) for one model, with the default layers it edits (None = all)."""
+
+    name: str
+    vector: np.ndarray
+    model_id: str
+    space: str = "w"                          # where it was found: 'w' or 'w+' latents
+    layers: tuple[int, ...] | None = None     # ws indices edited by default
+    source: str = "user"                      # 'svm', 'ganspace', 'sefa' or 'user'
+    accuracy: float | None = None             # cross-validated accuracy of the SVM that found it
+    sigma: float = 1.0                        # std of sampled w along `vector`: the slider unit
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        v = self.vector.detach().cpu().numpy() if isinstance(self.vector, torch.Tensor) else np.asarray(self.vector)
+        v = v.astype(np.float64)
+        if v.ndim != 1 or not np.isfinite(v).all():
+            raise ShapeError(f"direction '{self.name}': vector must be a finite [w_dim] array, "
+                             f"got shape {list(v.shape)}")
+        norm = np.linalg.norm(v)
+        if norm < 1e-12:
+            raise GanlabError(f"direction '{self.name}' has a zero vector")
+        self.vector = (v / norm).astype(np.float32)
+        if self.space not in SPACES:
+            raise GanlabError(f"direction '{self.name}': space must be one of {SPACES}, got {self.space!r}")
+        if self.source not in SOURCES:
+            raise GanlabError(f"direction '{self.name}': source must be one of {SOURCES}, got {self.source!r}")
+        if not (np.isfinite(self.sigma) and self.sigma > 0):
+            raise GanlabError(f"direction '{self.name}': sigma must be positive, got {self.sigma}")
+        self.sigma = float(self.sigma)
+        if self.layers is not None:
+            self.layers = tuple(sorted({int(i) for i in self.layers}))
+
+    @property
+    def w_dim(self) -> int:
+        return int(self.vector.shape[0])
+
+
+@dataclass
+class LearnReport:
+    """How well a labelled boundary was found; `warnings` are sentences to show the user as they are."""
+
+    name: str
+    n_pos: int
+    n_neg: int
+    folds: int                                # fewer than asked when a group is smaller than that
+    cv_accuracy: float
+    cv_balanced_accuracy: float               # mean of the per-class accuracies: honest for rare attributes
+    train_accuracy: float
+    warnings: list[str] = field(default_factory=list)
+
+
+def _as_w(latents: Latents, what: str) -> np.ndarray:
+    """[N, w_dim] float64 from w [N, w_dim] or ws [N, num_ws, w_dim] (averaged over layers)."""
+    x = latents.detach().cpu().numpy() if isinstance(latents, torch.Tensor) else np.asarray(latents)
+    if x.ndim == 3:
+        x = x.mean(axis=1)
+    if x.ndim != 2:
+        raise ShapeError(f"{what} has shape {list(x.shape)}, expected [N, w_dim] or [N, num_ws, w_dim]")
+    return x.astype(np.float64)
+
+
+def _sigma(reference: np.ndarray, vector: np.ndarray) -> float:
+    return float(np.std(reference @ vector.astype(np.float64)))
+
+
+def learn_direction(latents_pos: Latents, latents_neg: Latents, name: str, model_id: str, space: str = "w",
+                    layers: Sequence[int] | None = None, reference: Latents | None = None, folds: int = 5,
+                    c: float = 1.0, seed: int = 0) -> tuple[Direction, LearnReport]:
+    """Linear SVM between two groups of latents; the boundary's unit normal (towards `pos`) is the direction.
+
+    w+ latents are averaged over layers. `sigma` is measured on `reference` (e.g. sampled w; the model's
+    own spread) or, without it, on the labelled latents. Classes are weighted to balance, so a rare
+    attribute is not drowned by its absence.
+    """
+    pos, neg = _as_w(latents_pos, "latents_pos"), _as_w(latents_neg, "latents_neg")
+    if pos.shape[1] != neg.shape[1]:
+        raise ShapeError(f"latents_pos has w_dim {pos.shape[1]} but latents_neg has {neg.shape[1]}")
+    if len(pos) < 2 or len(neg) < 2:
+        raise GanlabError(f"'{name}': need at least 2 latents in each group (got {len(pos)} with, "
+                          f"{len(neg)} without)")
+    if folds < 2:
+        raise GanlabError(f"cross-validation needs at least 2 folds, got {folds}")
+    warnings = [f"'{name}': only {n} {label} examples (fewer than {MIN_GROUP}); the direction is a rough guess"
+                for label, n in (("positive", len(pos)), ("negative", len(neg))) if n < MIN_GROUP]
+    x = np.concatenate([pos, neg])
+    y = np.concatenate([np.ones(len(pos), int), np.zeros(len(neg), int)])
+    # Centre and apply one global scale: the SVM converges well, and the normal keeps its direction in W.
+    x = (x - x.mean(0)) / (x.std() + 1e-12)
+    svm = LinearSVC(C=c, class_weight="balanced", max_iter=20000)
+    k = min(folds, len(pos), len(neg))  # stratified folds need a member of each group
+    scores = cross_validate(svm, x, y, cv=StratifiedKFold(k, shuffle=True, random_state=seed),
+                            scoring=("accuracy", "balanced_accuracy"))
+    cv_acc, cv_bal = float(scores["test_accuracy"].mean()), float(scores["test_balanced_accuracy"].mean())
+    if min(cv_acc, cv_bal) < MIN_ACCURACY:
+        warnings.append(f"'{name}': cross-validated accuracy {min(cv_acc, cv_bal):.2f} is below {MIN_ACCURACY}: "
+                        "the groups are not separable in W, so this direction is unreliable")
+    svm.fit(x, y)
+    normal = svm.coef_[0] / np.linalg.norm(svm.coef_[0])
+    sigma_ref = np.concatenate([pos, neg]) if reference is None else _as_w(reference, "reference")
+    direction = Direction(name, normal, model_id, space=space, layers=None if layers is None else tuple(layers),
+                          source="svm", accuracy=cv_acc, sigma=_sigma(sigma_ref, normal),
+                          metadata={"n_pos": len(pos), "n_neg": len(neg), "cv_folds": k,
+                                    "cv_balanced_accuracy": cv_bal, "warnings": list(warnings)})
+    report = LearnReport(name, len(pos), len(neg), k, cv_acc, cv_bal, float(svm.score(x, y)), warnings)
+    return direction, report
+
+
+def learn_one_vs_rest(groups: Mapping[str, Latents], model_id: str,
+                      **kwargs: Any) -> list[tuple[Direction, LearnReport]]:
+    """One direction per group (e.g. hair colours), each separating that group from all the others."""
+    if len(groups) < 2:
+        raise GanlabError(f"one-vs-rest needs at least 2 groups, got {len(groups)}")
+    named = {name: _as_w(lat, f"latents of '{name}'") for name, lat in groups.items()}
+    return [learn_direction(lat, np.concatenate([o for other, o in named.items() if other != name]), name,
+                            model_id, **kwargs) for name, lat in named.items()]
+
+
+@dataclass
+class LearnProgress:
+    """`learn_from_images` is projecting images `first`..`first + count - 1` of `images_total`."""
+
+    first: int
+    count: int
+    images_total: int
+    step: int
+    total: int
+    distance: float
+
+
+@dataclass
+class LearnedDirection:
+    """The end of `learn_from_images`: the direction, its report, and the projected ws of both groups."""
+
+    direction: Direction
+    report: LearnReport
+    ws_pos: torch.Tensor
+    ws_neg: torch.Tensor
+
+
+def learn_from_images(model: StyleGAN2Model, images_pos: torch.Tensor, images_neg: torch.Tensor, name: str,
+                      config: ProjectionConfig | None = None, batch_size: int = 16, distance: Distance | None = None,
+                      sigma_samples: int = 2000, cancel: threading.Event | None = None,
+                      **learn_kwargs: Any) -> Iterator[LearnProgress | LearnedDirection]:
+    """Project `img` batches with and without an attribute, then `learn_direction` on their latents.
+
+    Yields `LearnProgress` during projection (the long part) and one `LearnedDirection` last; ends
+    without one if `cancel` is set. The direction's space is the projection's ('w' or 'w+').
+    """
+    if len(images_pos) < 2 or len(images_neg) < 2:
+        raise GanlabError(f"'{name}': need at least 2 images in each group (got {len(images_pos)} with, "
+                          f"{len(images_neg)} without)")
+    cfg = config or ProjectionConfig(num_steps=100, preview_every=0, w_avg_samples=2000)
+    images = torch.cat([images_pos, images_neg])
+    ws = []
+    for first in range(0, len(images), batch_size):
+        chunk = images[first:first + batch_size]
+        for rec in project(model, chunk, cfg, distance=distance, cancel=cancel):
+            if isinstance(rec, ProjectionResult):
+                if rec.stopped == "cancelled":
+                    return
+                ws.append(rec.ws)
+            else:
+                yield LearnProgress(first, len(chunk), len(images), rec.step, rec.total, rec.losses["distance"])
+    ws_all = torch.cat(ws)
+    ws_pos, ws_neg = ws_all[:len(images_pos)], ws_all[len(images_pos):]
+    direction, report = learn_direction(ws_pos, ws_neg, name, model.name, space=cfg.space,
+                                        reference=sample_w(model, sigma_samples), **learn_kwargs)
+    direction.metadata["projection_steps"] = cfg.num_steps
+    yield LearnedDirection(direction, report, ws_pos, ws_neg)
+
+
+def condition(direction: Direction, others: Sequence[Direction], reference: Latents | None = None) -> Direction:
+    """`direction` with its components along `others` removed, renormalised: moving along it leaves their
+    SVM scores unchanged (e.g. "beard, not hair colour"). `sigma` is re-measured on `reference` when given.
+    """
+    basis: list[np.ndarray] = []
+    for other in others:
+        if other.w_dim != direction.w_dim:
+            raise ShapeError(f"cannot condition '{direction.name}' (w_dim {direction.w_dim}) on '{other.name}' "
+                             f"(w_dim {other.w_dim})")
+        v = other.vector.astype(np.float64)
+        for b in basis:
+            v = v - (v @ b) * b
+        norm = np.linalg.norm(v)
+        if norm > 1e-6:
+            basis.append(v / norm)
+    d = direction.vector.astype(np.float64)
+    for b in basis:
+        d = d - (d @ b) * b
+    if np.linalg.norm(d) < 1e-6:
+        raise GanlabError(f"'{direction.name}' lies within the span of {[o.name for o in others]}; "
+                          "nothing is left after conditioning")
+    d = d / np.linalg.norm(d)
+    sigma = direction.sigma if reference is None else _sigma(_as_w(reference, "reference"), d)
+    meta = {**direction.metadata, "conditioned_on": [o.name for o in others]}
+    return replace(direction, vector=d, sigma=sigma, metadata=meta)
+
+
+@torch.no_grad()
+def sample_w(model: StyleGAN2Model, n: int, seed: int = 0, batch: int = 1000) -> torch.Tensor:
+    """`w` [n, w_dim] of `n` seeded z samples (on the CPU): the model's own latent distribution."""
+    parts = [model.mapping(model.sample_z(min(batch, n - i), seed=seed + i))[:, 0].cpu() for i in range(0, n, batch)]
+    return torch.cat(parts)
+
+
+def _fix_sign(v: np.ndarray) -> np.ndarray:
+    """Eigenvectors have no sign; make the largest coordinate positive so results are reproducible."""
+    return v if v[np.argmax(np.abs(v))] >= 0 else -v
+
+
+def ganspace(model: StyleGAN2Model, n_samples: int = 10000, n_components: int = 10, seed: int = 0) -> list[Direction]:
+    """GANSpace: principal axes of sampled w, by decreasing variance; sigma is each axis's std."""
+    w = sample_w(model, n_samples, seed).double().numpy()
+    k = min(n_components, w.shape[1], n_samples - 1)
+    _, s, vt = np.linalg.svd(w - w.mean(0), full_matrices=False)
+    var = s ** 2 / (n_samples - 1)
+    return [Direction(f"pc{i}", _fix_sign(vt[i]), model.name, space="w", source="ganspace",
+                      sigma=float(np.sqrt(var[i])),
+                      metadata={"index": i, "explained_variance": float(var[i]),
+                                "explained_variance_ratio": float(var[i] / var.sum()), "n_samples": n_samples})
+            for i in range(k)]
+
+
+def affine_layers_by_ws(net: Generator) -> dict[int, list[tuple[str, FullyConnectedLayer]]]:
+    """For each ws index, the style (affine) layers that read it, named like 'b8.conv0.affine'.
+
+    A block reads ws[slice] in the order conv0 (if any), conv1, torgb, so neighbouring blocks share
+    one index: the toRGB of one block and the first conv of the next.
+    """
+    out: dict[int, list[tuple[str, FullyConnectedLayer]]] = {}
+    for block_name, sl in net.synthesis.ws_slices().items():
+        block = getattr(net.synthesis, block_name)
+        names = ["conv0", "conv1"][2 - block.num_conv:] + ["torgb"]
+        if len(names) != sl.stop - sl.start:
+            raise ShapeError(f"{block_name} reads {sl.stop - sl.start} ws but has layers {names}")
+        for idx, layer in zip(range(sl.start, sl.stop), names):
+            out.setdefault(idx, []).append((f"{block_name}.{layer}.affine", getattr(block, layer).affine))
+    return out
+
+
+def sefa_matrix(net: Generator, layers: Sequence[int]) -> torch.Tensor:
+    """A: the affine weights [sum of channels, w_dim] of every layer reading `layers`, each row unit-norm
+    (as in the SeFa paper, so wide layers and weight scales do not dominate)."""
+    by_ws = affine_layers_by_ws(net)
+    bad = [i for i in layers if i not in by_ws]
+    if bad or not layers:
+        raise GanlabError(f"SeFa layers must be ws indices in 0..{len(by_ws) - 1}, got {list(layers)}")
+    a = torch.cat([fc.weight.detach().double().cpu() * fc.weight_gain
+                   for i in sorted(set(layers)) for _, fc in by_ws[i]])
+    return a / a.norm(dim=1, keepdim=True)
+
+
+def sefa(model: StyleGAN2Model, layers: Sequence[int] | None = None, n_components: int = 10,
+         sigma_samples: int = 2000, seed: int = 0) -> list[Direction]:
+    """SeFa: the directions the style layers of `layers` (ws indices; None = all) respond to most,
+    the top eigenvectors of A^T A, closed-form from the weights. The directions edit those layers."""
+    chosen = sorted(set(range(model.num_ws) if layers is None else layers))
+    a = sefa_matrix(model.net, chosen)
+    values, vectors = torch.linalg.eigh(a.T @ a)
+    order = torch.argsort(values, descending=True)[:n_components]
+    w = sample_w(model, sigma_samples, seed).double().numpy()
+    default_layers = None if layers is None else tuple(chosen)
+    out = []
+    for rank, i in enumerate(order.tolist()):
+        v = _fix_sign(vectors[:, i].numpy())
+        out.append(Direction(f"sefa{rank}", v, model.name, space="w+", layers=default_layers, source="sefa",
+                             sigma=_sigma(w, v), metadata={"index": rank, "eigenvalue": float(values[i]),
+                                                           "layers": chosen}))
+    return out
+
+
+def save_directions(directions: Sequence[Direction], path: Path | str) -> Path:
+    """Write `.npz`: `vectors` [K, w_dim] float32 and `meta` (JSON: model id, space, layers, source,
+    accuracy, sigma, name, metadata). Written atomically, so a reader never sees half a file."""
+    if not directions:
+        raise GanlabError("no directions to save")
+    dims = {d.w_dim for d in directions}
+    if len(dims) != 1:
+        raise ShapeError(f"directions of different w_dim {sorted(dims)} cannot share one file")
+    meta = {"format": FILE_FORMAT, "version": FILE_VERSION,
+            "directions": [{"name": d.name, "model_id": d.model_id, "space": d.space,
+                            "layers": None if d.layers is None else list(d.layers), "source": d.source,
+                            "accuracy": d.accuracy, "sigma": d.sigma, "metadata": d.metadata} for d in directions]}
+    buf = io.BytesIO()
+    np.savez(buf, vectors=np.stack([d.vector for d in directions]).astype(np.float32),
+             meta=np.array(json.dumps(meta)))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(buf.getvalue())
+    os.replace(tmp, path)
+    return path
+
+
+def load_directions(path: Path | str, model_id: str, w_dim: int) -> list[Direction]:
+    """Read a file from `save_directions` for model `model_id`; directions made for another model are
+    refused (a W direction means nothing in another generator's W)."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            vectors, meta = data["vectors"], json.loads(str(data["meta"]))
+    except (OSError, KeyError, ValueError) as err:
+        raise GanlabError(f"{path.name} is not a readable ganlab directions file ({err})") from None
+    if meta.get("format") != FILE_FORMAT:
+        raise GanlabError(f"{path.name} is not a ganlab directions file")
+    entries = meta["directions"]
+    foreign = sorted({e["model_id"] for e in entries} - {model_id})
+    if foreign:
+        raise GanlabError(f"{path.name} holds directions for model {', '.join(map(repr, foreign))}, not "
+                          f"'{model_id}'; directions only work in the generator they were found in")
+    if vectors.ndim != 2 or vectors.shape[1] != w_dim:
+        raise ShapeError(f"{path.name}: direction vectors have shape {list(vectors.shape)}, expected [K, {w_dim}] "
+                         f"for this model's w")
+    return [Direction(e["name"], v, e["model_id"], space=e["space"],
+                      layers=None if e["layers"] is None else tuple(e["layers"]), source=e["source"],
+                      accuracy=e["accuracy"], sigma=e["sigma"], metadata=e["metadata"])
+            for e, v in zip(entries, vectors)]
+
+
+def shipped_path(model_id: str) -> Path:
+    """Where the bundled directions of `model_id` live (`assets/directions/<id>.npz`)."""
+    return settings.assets_dir() / "directions" / f"{model_id}.npz"
+
+
+class Labeller(Protocol):
+    """Anything that says what pictures show, like a judge from `ganlab.eval.judges`."""
+
+    def predict(self, img: torch.Tensor) -> dict[str, np.ndarray]: ...
+
+
+@torch.no_grad()
+def label_samples(model: StyleGAN2Model, judge: Labeller, n: int, seed: int = 0,
+                  batch: int = 100) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
+    """Sample z, map to w, render, and let `judge` label each picture: (w [n, w_dim], labels by name)."""
+    ws, labels = [], []
+    for first in range(0, n, batch):
+        w = sample_w(model, min(batch, n - first), seed=seed + first)
+        labels.append(judge.predict(model.synthesize(w.to(model.device), space="w")))
+        ws.append(w)
+    return torch.cat(ws), {k: np.concatenate([lab[k] for lab in labels]) for k in labels[0]}
+
+
+def ship_directions(model: StyleGAN2Model, judge: Labeller, n: int = 4000,
+                    attributes: Sequence[str] = SHIPPED_ATTRIBUTES, seed: int = 0) -> list[Direction]:
+    """The bundled directions: SVMs on `n` generator samples labelled by `judge`, one per attribute.
+
+    Attributes the judge sees in fewer than 2 samples (or in all but 1) are skipped: there is no
+    boundary to learn. Each direction's metadata keeps its warnings and the attribute's prevalence.
+    """
+    w, labels = label_samples(model, judge, n, seed)
+    out = []
+    for attr in attributes:
+        has = np.asarray(labels[attr], dtype=bool)
+        if min(has.sum(), (~has).sum()) < 2:
+            continue
+        mask = torch.from_numpy(has)
+        direction, _ = learn_direction(w[mask], w[~mask], attr, model.name, reference=w, seed=seed)
+        direction.metadata.update(labelled_by=type(judge).__name__, n_samples=n, prevalence=float(has.mean()))
+        out.append(direction)
+    return out
