@@ -6,7 +6,7 @@ import os
 
 import gradio as gr
 
-from ganlab.ui import align_tab, interpolate_tab, models_tab, project_tab, session_tab
+from ganlab.ui import align_tab, edit_tab, interpolate_tab, models_tab, project_tab, session_tab
 from ganlab.ui.context import AppContext
 
 
@@ -19,6 +19,8 @@ def build_app(ctx: AppContext | None = None) -> gr.Blocks:
                 align = align_tab.build(ctx)
             with gr.Tab("Project", id="project"):
                 target = project_tab.build(ctx)
+            with gr.Tab("Edit", id="edit") as edit:
+                refresh_edit, edit_outputs = edit_tab.build(ctx)
             with gr.Tab("Interpolate", id="interpolate") as interp:
                 refresh_interp, interp_outputs = interpolate_tab.build(ctx)
             with gr.Tab("Session", id="session") as session:
@@ -27,6 +29,7 @@ def build_app(ctx: AppContext | None = None) -> gr.Blocks:
                 models_tab.build(ctx)
         align.send.click(lambda faces, i: (align_tab.chosen_face(faces, i), gr.Tabs(selected="project")),
                          inputs=[align.faces, align.chosen], outputs=[target, tabs])
+        edit.select(refresh_edit, outputs=edit_outputs)
         interp.select(refresh_interp, outputs=interp_outputs)
         session.select(refresh_session, outputs=session_outputs)
     return demo

@@ -12,6 +12,7 @@ from ganlab.edit.interpolate import EASINGS, frame_strip, render_interpolation
 from ganlab.errors import GanlabError
 from ganlab.media import write_gif, write_mp4
 from ganlab.ui.context import AppContext
+from ganlab.ui.gpu import gpu
 
 
 def make_video(ctx: AppContext, session: str, names: list[str], frames: int, fps: int, easing: str,
@@ -56,6 +57,7 @@ def build(ctx: AppContext):
         choices = ctx.sessions.get(request.session_hash or "local").names()
         return gr.Dropdown(choices=choices, value=choices[-2:] if len(choices) >= 2 else None)
 
+    @gpu(duration=60)
     def run(chosen: list[str], n: float, rate: float, ease: str, loop: bool, request: gr.Request,
             progress: gr.Progress = gr.Progress()):
         try:

@@ -9,6 +9,7 @@ from ganlab.errors import GanlabError
 from ganlab.models.registry import status
 from ganlab.models.sampling import sample_images
 from ganlab.ui.context import AppContext, enlarge
+from ganlab.ui.gpu import gpu
 
 HEADERS = ["model", "kind", "resolution", "status", "detail", "licence"]
 STATE_LABEL = {"ready": "ready", "downloadable": "downloads on first use", "missing": "MISSING"}
@@ -23,6 +24,7 @@ def models_table(ctx: AppContext) -> list[list[str]]:
     return rows
 
 
+@gpu(duration=30)
 def preview(ctx: AppContext, model_id: str, seed: float, truncation: float, class_name: str) -> np.ndarray:
     """One sample of `model_id`; any user-caused failure becomes a readable gr.Error."""
     try:

@@ -15,9 +15,11 @@ from ganlab.invert.outputs import stored_latent
 from ganlab.invert.projector import ProjectionConfig, ProjectionResult, project, project_w_then_w_plus
 from ganlab.invert.targets import prepare_target
 from ganlab.ui.context import AppContext, enlarge
+from ganlab.ui.gpu import gpu
 
 SPACES = {"W+ (one w per layer)": "w+", "W (one w)": "w", "W, then W+": "w-then-w+"}
 DEFAULT_STEPS = 1000 if torch.cuda.is_available() else 200
+ZEROGPU_SECONDS = 120  # per-call ZeroGPU slot requested; runs needing longer are not yet split into chunks
 
 
 def _side_by_side(target_u8: np.ndarray, current_u8: np.ndarray) -> np.ndarray:
@@ -94,6 +96,7 @@ def build(ctx: AppContext) -> gr.Image:
             curve = gr.LinePlot(x="step", y="distance", label="Loss", height=220)
             status = gr.Markdown(elem_id="project-status")
 
+    @gpu(duration=ZEROGPU_SECONDS)
     def start_run(image, model_id, space_label, n_steps, store_as, request: gr.Request):
         yield from run_projection(ctx, image, model_id, space_label, n_steps, store_as, request)
 

@@ -1,0 +1,171 @@
+"""Edit tab: move a stored latent along directions with sliders; the image follows as they move."""
+
+from __future__ import annotations
+
+import gradio as gr
+import numpy as np
+import torch
+
+from ganlab.edit import LAYER_PRESETS, edit_ws, layer_indices, learn_direction, render_edit
+from ganlab.edit.catalog import directions_for
+from ganlab.edit.directions import Direction
+from ganlab.errors import GanlabError
+from ganlab.imaging import to_uint8
+from ganlab.session import StoredLatent
+from ganlab.ui.context import AppContext, enlarge
+from ganlab.ui.gpu import gpu
+
+MAX_SLIDERS = 8
+SOURCE_LABELS = {"Learned (shipped + yours)": "learned", "GANSpace (PCA of w)": "ganspace",
+                 "SeFa (closed form)": "sefa"}
+LAYER_CHOICES = list(LAYER_PRESETS) + ["custom"]
+
+
+class EditState:
+    """The user's own learned directions, per session and model, kept on the server."""
+
+    def __init__(self) -> None:
+        self.user: dict[tuple[str, str], list[Direction]] = {}
+
+    def directions(self, ctx: AppContext, session: str, item: StoredLatent, source: str) -> list[Direction]:
+        model = ctx.pool.get(item.model_id)
+        found = list(directions_for(model, source))
+        if source == "learned":
+            found += self.user.get((session, item.model_id), [])
+        return found[:MAX_SLIDERS]
+
+
+def _ws(ctx: AppContext, item: StoredLatent) -> torch.Tensor:
+    model = ctx.pool.get(item.model_id)
+    if model.kind != "stylegan2":
+        raise GanlabError("editing with directions works on StyleGAN2 latents (BigGAN latents: use Augment)")
+    t = item.tensor.to(model.device)
+    return t.unsqueeze(1).repeat(1, model.num_ws, 1) if item.space == "w" else t
+
+
+def _layers(preset: str, start: float, stop: float, num_ws: int) -> list[int] | None:
+    return layer_indices((int(start), int(stop)) if preset == "custom" else preset, num_ws)
+
+
+def edited(ctx: AppContext, item: StoredLatent, dirs: list[Direction], alphas: list[float], preset: str,
+           start: float, stop: float) -> tuple[torch.Tensor, np.ndarray]:
+    """(edited ws, uint8 original | edited picture)."""
+    model = ctx.pool.get(item.model_id)
+    ws = _ws(ctx, item)
+    layers = _layers(preset, start, stop, model.num_ws)
+    used = [(d, a) for d, a in zip(dirs, alphas) if a]
+    new_ws = edit_ws(ws, [d for d, _ in used], [a for _, a in used], layers) if used else ws
+    pair = to_uint8(torch.cat([render_edit(model, ws), render_edit(model, new_ws)]))
+    return new_ws, enlarge(np.concatenate(list(pair), axis=1), size=512)
+
+
+def build(ctx: AppContext):
+    """Declare the tab; returns (refresh handler, its outputs) for when the tab opens."""
+    state = EditState()
+    gr.Markdown("Slider units are standard deviations of the latents along each direction. Coarse layers change "
+                "pose and shape, middle ones features, fine ones colour and texture.")
+    with gr.Row():
+        with gr.Column(scale=1):
+            latent = gr.Dropdown([], label="Stored latent", elem_id="edit-latent")
+            source = gr.Radio(list(SOURCE_LABELS), value=next(iter(SOURCE_LABELS)), label="Directions")
+            preset = gr.Radio(LAYER_CHOICES, value="all", label="Layers")
+            with gr.Row():
+                start = gr.Number(value=0, precision=0, label="from layer")
+                stop = gr.Number(value=4, precision=0, label="to layer (exclusive)")
+            sliders = [gr.Slider(-5, 5, value=0, step=0.25, label=f"direction {i}", visible=False,
+                                 elem_id=f"edit-slider-{i}") for i in range(MAX_SLIDERS)]
+            reset = gr.Button("Reset sliders", size="sm")
+        with gr.Column(scale=2):
+            view = gr.Image(label="Original | edited", type="numpy", interactive=False, elem_id="edit-view")
+            status = gr.Markdown(elem_id="edit-status")
+            with gr.Row():
+                save_name = gr.Textbox(value="edited", label="Save the edit as")
+                save = gr.Button("Save as new latent", elem_id="edit-save")
+            with gr.Accordion("Learn a direction from two groups of stored latents", open=False):
+                group_a = gr.Dropdown([], multiselect=True, label="Group with the attribute")
+                group_b = gr.Dropdown([], multiselect=True, label="Group without it")
+                new_dir = gr.Textbox(value="my direction", label="Name")
+                learn = gr.Button("Learn (linear SVM)")
+
+    def sid(request: gr.Request) -> str:
+        return request.session_hash or "local"
+
+    def refresh(request: gr.Request):
+        items = [i for i in ctx.sessions.get(sid(request)).items() if ctx.registry.get(i.model_id).kind == "stylegan2"]
+        names = [i.name for i in items]
+        value = names[-1] if names else None
+        return gr.Dropdown(choices=names, value=value), gr.Dropdown(choices=names), gr.Dropdown(choices=names)
+
+    def setup(name: str, source_label: str, request: gr.Request):
+        """Relabel the sliders for the chosen latent and source, reset them, render the original."""
+        if not name:
+            return [gr.Slider(visible=False)] * MAX_SLIDERS + [None, "Project an image or add a sample first."]
+        try:
+            item = ctx.sessions.get(sid(request)).get(name)
+            dirs = state.directions(ctx, sid(request), item, SOURCE_LABELS[source_label])
+            _, picture = edited(ctx, item, dirs, [], "all", 0, 0)
+        except GanlabError as err:
+            raise gr.Error(str(err)) from None
+        updates = [gr.Slider(visible=i < len(dirs), value=0,
+                             label=(f"{dirs[i].name} ({dirs[i].source})" if i < len(dirs) else ""))
+                   for i in range(MAX_SLIDERS)]
+        note = "" if dirs else "No learned directions for this model yet: learn one below, or use GANSpace / SeFa."
+        return updates + [picture, note]
+
+    @gpu(duration=30)
+    def render(request: gr.Request, name: str, source_label: str, layer_preset: str, first: float, last: float,
+               *alphas: float):
+        if not name:
+            return None
+        try:
+            item = ctx.sessions.get(sid(request)).get(name)
+            dirs = state.directions(ctx, sid(request), item, SOURCE_LABELS[source_label])
+            _, picture = edited(ctx, item, dirs, list(alphas[:len(dirs)]), layer_preset, first, last)
+        except GanlabError as err:
+            raise gr.Error(str(err)) from None
+        return picture
+
+    def save_edit(request: gr.Request, name: str, source_label: str, layer_preset: str, first: float, last: float,
+                  as_name: str, *alphas: float) -> str:
+        try:
+            store = ctx.sessions.get(sid(request))
+            item = store.get(name)
+            dirs = state.directions(ctx, sid(request), item, SOURCE_LABELS[source_label])
+            new_ws, picture = edited(ctx, item, dirs, list(alphas[:len(dirs)]), layer_preset, first, last)
+            h = picture.shape[1] // 2
+            saved = store.add(StoredLatent(as_name, item.model_id, "w+", new_ws.cpu(),
+                                           thumbnail=picture[:, h:][::8, ::8].copy(), source=f"edit of {name}"),
+                              ctx.pool.get(item.model_id))
+        except GanlabError as err:
+            raise gr.Error(str(err)) from None
+        return f"Saved as **{saved.name}**."
+
+    def learn_new(a: list[str], b: list[str], title: str, request: gr.Request) -> str:
+        try:
+            store = ctx.sessions.get(sid(request))
+            pos, neg = [store.get(n) for n in a or []], [store.get(n) for n in b or []]
+            if not pos or not neg:
+                raise GanlabError("choose at least one latent in each group")
+            model_ids = {i.model_id for i in pos + neg}
+            if len(model_ids) > 1:
+                raise GanlabError(f"all latents must come from one model, not {sorted(model_ids)}")
+            model_id = model_ids.pop()
+            stack = lambda items: torch.cat([_ws(ctx, i).cpu() for i in items])  # noqa: E731
+            direction, report = learn_direction(stack(pos), stack(neg), title or "my direction", model_id,
+                                                space="w+")
+        except GanlabError as err:
+            raise gr.Error(str(err)) from None
+        state.user.setdefault((sid(request), model_id), []).append(direction)
+        lines = [f"Learned **{direction.name}**: cross-validated accuracy {report.cv_accuracy:.2f}."]
+        lines += [f"Warning: {w}" for w in report.warnings]
+        return "\n\n".join(lines + ["It is now a slider under *Learned*; reselect the latent to see it."])
+
+    controls = [latent, source, preset, start, stop]
+    for trigger in (latent.change, source.change):
+        trigger(setup, [latent, source], sliders + [view, status])
+    for component in sliders + [preset, start, stop]:
+        component.change(render, controls + sliders, view, trigger_mode="always_last", show_progress="hidden")
+    reset.click(setup, [latent, source], sliders + [view, status])
+    save.click(save_edit, controls + [save_name] + sliders, status)
+    learn.click(learn_new, [group_a, group_b, new_dir], status)
+    return refresh, [latent, group_a, group_b]
