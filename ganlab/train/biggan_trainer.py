@@ -33,7 +33,7 @@ from ganlab.data.toyobjects import CLASS_NAMES, render_objects
 from ganlab.imaging import from_uint8, grid, to_uint8
 from ganlab.models.biggan import CLASS_NAMES_FILE, CONFIG_NAME, SAFETENSORS_NAME, Z_BOUND
 from ganlab.train.projection_d import ProjectionDiscriminator
-from ganlab.train.stylegan2_trainer import TrainProgress
+from ganlab.train.stylegan2_trainer import TrainProgress, progress
 
 LabelledRenderer = Callable[[int, int], tuple[np.ndarray, np.ndarray]]  # (n, seed) -> uint8 [n,H,W,3], int [n]
 StatsObserver = Callable[[BigGANBatchNorm, torch.Tensor, torch.Tensor], None]  # (layer, mean [C], var [C])
@@ -321,11 +321,7 @@ def train_biggan(tcfg: BigGANTrainConfig, render: LabelledRenderer, run_dir: Pat
         _ema_update(state.G_ema, state.G, min(tcfg.ema_decay, (1 + step) / (10 + step)))
 
         state.step += 1
-        elapsed = time.perf_counter() - started
-        done = state.step - start_step
-        record = TrainProgress(step=state.step, total=tcfg.steps, losses=losses,
-                               images_per_s=done * tcfg.batch / elapsed,
-                               eta_s=elapsed / done * (tcfg.steps - state.step))
+        record = progress(state.step, tcfg.steps, start_step, started, tcfg.batch, losses)
         last = state.step == tcfg.steps
         if last:
             standing_statistics(state.G_ema, tcfg.batch, tcfg.standing_batches, tcfg.seed)

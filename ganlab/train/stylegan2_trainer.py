@@ -64,6 +64,15 @@ class TrainProgress:
     checkpoint: Path | None = None
 
 
+def progress(step: int, total: int, start_step: int, started: float, batch: int,
+             losses: dict[str, float]) -> TrainProgress:
+    """The record for `step`, with throughput and ETA measured since this process started training."""
+    elapsed = time.perf_counter() - started
+    done = step - start_step
+    return TrainProgress(step=step, total=total, losses=losses, images_per_s=done * batch / elapsed,
+                         eta_s=elapsed / done * (total - step))
+
+
 @dataclass
 class _State:
     G: Generator
@@ -176,11 +185,7 @@ def train_stylegan2(gcfg: StyleGAN2Config, tcfg: TrainConfig, render: Renderer, 
                 b_ema.copy_(b)
 
         state.step += 1
-        elapsed = time.perf_counter() - started
-        done = state.step - start_step
-        record = TrainProgress(step=state.step, total=tcfg.steps, losses=losses,
-                               images_per_s=done * tcfg.batch / elapsed,
-                               eta_s=elapsed / done * (tcfg.steps - state.step))
+        record = progress(state.step, tcfg.steps, start_step, started, tcfg.batch, losses)
         if state.step % tcfg.sheet_every == 0 or state.step == tcfg.steps:
             record.sheet = _sheet(G_ema, run_dir / f"samples_{state.step:06d}.png", device)
         if state.step % tcfg.checkpoint_every == 0 or state.step == tcfg.steps:
