@@ -191,6 +191,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_walks(args: argparse.Namespace) -> int:
+    from ganlab.augment.walks import run_train_walks
+
+    transforms = args.transforms.split(",") if args.transforms else None
+    return run_train_walks(args.model, transforms, args.steps, args.batch, args.out, args.device, lr=args.lr,
+                           seed=args.seed)
+
+
+def cmd_augment(args: argparse.Namespace) -> int:
+    from ganlab.augment.gallery import run_augment
+
+    transforms = args.transforms.split(",") if args.transforms else None
+    return run_augment(args.folder, args.model, transforms, args.per_image, args.out, cls=args.class_name,
+                       steps=args.steps, starts=args.starts, walks_path=args.walks, jitter=args.jitter,
+                       truncation=args.truncation, seed=args.seed, device=args.device)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ganlab", description="GAN inversion and latent editing lab")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -228,6 +245,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="out/projection", help="output folder (one subfolder per image)")
     p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     p.set_defaults(func=cmd_project)
+
+    p = sub.add_parser("train-walks", help="learn latent walks (zoom, slides, brightness) for a BigGAN model")
+    p.add_argument("--model", required=True)
+    p.add_argument("--transforms", help="comma-separated, e.g. zoom,slide_left (default: all)")
+    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="walks file (default assets/walks/MODEL.npz)")
+    p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    p.set_defaults(func=cmd_train_walks)
+
+    p = sub.add_parser("augment", help="invert each image of a folder into BigGAN and write augmentations")
+    p.add_argument("folder")
+    p.add_argument("--model", required=True)
+    p.add_argument("--transforms", help="comma-separated: zoom,slide_left,slide_right,slide_up,slide_down,brightness")
+    p.add_argument("--per-image", type=int, default=8, help="augmentations per image")
+    p.add_argument("--out", required=True)
+    p.add_argument("--class", dest="class_name", default="auto", help="class name or index, or auto")
+    p.add_argument("--steps", type=int, default=200, help="inversion steps")
+    p.add_argument("--starts", type=int, default=4, help="random starts per image")
+    p.add_argument("--walks", help="walks file (default: the model's shipped walks)")
+    p.add_argument("--jitter", type=float, default=0.2, help="z jitter between samples")
+    p.add_argument("--truncation", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    p.set_defaults(func=cmd_augment)
 
     p = sub.add_parser("train", help="train a bundled demo generator (resumes from its run folder)")
     p.add_argument("--model", required=True, help="toyfaces-64 or toyobjects-64")

@@ -89,7 +89,7 @@ class BigGANModel:
     spaces = ("z",)
 
     def __init__(self, net: BigGAN, model_id: str, class_names: Sequence[str] | None = None):
-        self.net = net.eval()
+        self.net = net.eval().requires_grad_(False)
         self.name = model_id
         self.z_dim = int(net.config.z_dim)
         self.num_classes = int(net.config.num_classes)

@@ -1,0 +1,102 @@
+"""Walk training streams records and leaves the model alone; walk files round-trip and refuse other models."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from ganlab.augment.walks import Walk, WalkSet, load_walks, run_train_walks, save_walks, train_walks
+from ganlab.errors import GanlabError
+from ganlab.invert.projector import ProjectionStep
+from ganlab.models.registry import Registry, load_model
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.set_num_threads(1)
+    return load_model(Registry(), "toyobjects-64")
+
+
+def test_training_streams_records_and_returns_walks_without_touching_the_model(model):
+    before = {k: v.clone() for k, v in model.net.state_dict().items()}
+    records = list(train_walks(model, ["zoom", "slide_left"], steps=3, batch=2, seed=1))
+    steps, walks = records[:-1], records[-1]
+    assert [r.step for r in steps] == [1, 2, 3] and all(isinstance(r, ProjectionStep) for r in steps)
+    assert set(steps[0].losses) == {"zoom", "slide_left"} and steps[-1].eta_s == 0
+    assert isinstance(walks, WalkSet) and walks.model_id == "toyobjects-64"
+    assert list(walks.walks) == ["zoom", "slide_left"]
+    assert walks.walks["zoom"].alpha == "log(magnitude)" and walks.walks["slide_left"].alpha == "magnitude"
+    assert walks.walks["zoom"].alpha_range == pytest.approx((np.log(0.5), np.log(2.0)))
+    assert all(np.abs(w.vector).sum() > 0 and w.vector.shape == (model.z_dim,) for w in walks.walks.values())
+    assert all(torch.equal(before[k], v) for k, v in model.net.state_dict().items())
+    assert all(p.grad is None for p in model.net.parameters())
+
+
+def test_walk_files_round_trip_with_their_metadata(model, tmp_path):
+    vec = np.random.default_rng(0).normal(size=(2, model.z_dim)).astype(np.float32)
+    walks = WalkSet("toyobjects-64", model.z_dim,
+                    {"zoom": Walk("zoom", vec[0], "log(magnitude)", (np.log(0.5), np.log(2.0)), 0.01),
+                     "brightness": Walk("brightness", vec[1], "magnitude", (-0.5, 0.5), 0.02)},
+                    truncation=0.8, run={"steps": 5, "batch": 2})
+    path = save_walks(walks, tmp_path / "w.npz")
+    loaded = load_walks(path, model)
+    assert loaded.model_id == "toyobjects-64" and loaded.truncation == 0.8 and loaded.run == {"steps": 5, "batch": 2}
+    for name, walk in walks.walks.items():
+        got = loaded.walks[name]
+        assert np.array_equal(got.vector, walk.vector) and got.alpha == walk.alpha
+        assert got.alpha_range == pytest.approx(walk.alpha_range) and got.loss == pytest.approx(walk.loss)
+    meta = json.loads(str(np.load(path)["meta"]))
+    assert meta["model"] == "toyobjects-64" and meta["transforms"][0]["alpha"] == "log(magnitude)"
+
+
+def test_applying_a_walk_scales_with_alpha_and_reports_clamping(model):
+    vec = np.ones(model.z_dim, np.float32)
+    walks = WalkSet("toyobjects-64", model.z_dim, {"zoom": Walk("zoom", vec, "log(magnitude)", (-0.7, 0.7))})
+    z = torch.zeros(2, model.z_dim)
+    moved, note = walks.shifted(z, "zoom", torch.tensor([1.0, 2.0]))
+    assert torch.allclose(moved[0], z[0]) and torch.allclose(moved[1], torch.full((model.z_dim,), np.log(2.0)))
+    assert note == ""
+    _, note = walks.shifted(z, "zoom", 9.0)
+    assert "clamped" in note
+    with pytest.raises(GanlabError, match="no learned walk for 'slide_up'"):
+        walks.shifted(z, "slide_up", 0.1)
+
+
+def test_walks_for_another_model_are_refused(model, tmp_path):
+    other = WalkSet("biggan-deep-128", model.z_dim, {"zoom": Walk("zoom", np.zeros(model.z_dim, np.float32),
+                                                                  "log(magnitude)", (-0.7, 0.7))})
+    path = save_walks(other, tmp_path / "other.npz")
+    with pytest.raises(GanlabError, match="trained for 'biggan-deep-128'.*train-walks --model toyobjects-64"):
+        load_walks(path, model)
+    assert load_walks(path).model_id == "biggan-deep-128"       # readable when no model is named
+
+
+def test_unreadable_walk_files_say_so(tmp_path):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(GanlabError, match="not a ganlab walks file"):
+        load_walks(bad)
+    with pytest.raises(GanlabError, match="no walks file"):
+        load_walks(tmp_path / "missing.npz")
+
+
+def test_run_train_walks_writes_the_file(tmp_path, capsys):
+    out = tmp_path / "walks.npz"
+    assert run_train_walks("toyobjects-64", ["brightness"], steps=2, batch=1, out=out, device="cpu") == 0
+    assert list(load_walks(out).walks) == ["brightness"]
+    assert "wrote" in capsys.readouterr().out
+    with pytest.raises(GanlabError, match="unknown transformation"):
+        run_train_walks("toyobjects-64", ["spin"], steps=1, batch=1, out=out, device="cpu")
+
+
+def test_a_cancelled_run_still_returns_the_walks_so_far(model):
+    cancel = threading.Event()
+    records = []
+    for rec in train_walks(model, ["slide_up"], steps=20, batch=1, cancel=cancel):
+        records.append(rec)
+        cancel.set()
+    assert len(records) == 2 and isinstance(records[-1], WalkSet) and records[-1].run["steps"] == 1
