@@ -6,7 +6,7 @@ import os
 
 import gradio as gr
 
-from ganlab.ui import align_tab, edit_tab, interpolate_tab, models_tab, project_tab, session_tab
+from ganlab.ui import align_tab, augment_tab, edit_tab, interpolate_tab, models_tab, project_tab, session_tab
 from ganlab.ui.context import AppContext
 
 
@@ -23,6 +23,8 @@ def build_app(ctx: AppContext | None = None) -> gr.Blocks:
                 refresh_edit, edit_outputs = edit_tab.build(ctx)
             with gr.Tab("Interpolate", id="interpolate") as interp:
                 refresh_interp, interp_outputs = interpolate_tab.build(ctx)
+            with gr.Tab("Augment", id="augment"):
+                augment_tab.build(ctx)
             with gr.Tab("Session", id="session") as session:
                 refresh_session, session_outputs = session_tab.build(ctx)
             with gr.Tab("Models", id="models"):

@@ -1,0 +1,128 @@
+"""Augment tab: invert an image into BigGAN, then multiply it into a labelled gallery of latent-space edits."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+from PIL import Image
+
+from ganlab.augment.gallery import augment, export_zip, gallery_items, grid_png
+from ganlab.augment.transforms import TRANSFORMS
+from ganlab.augment.walks import load_walks
+from ganlab.errors import GanlabError
+from ganlab.imaging import to_uint8
+from ganlab.invert.biggan import InversionConfig, InversionResult, invert
+from ganlab.invert.losses import lpips_distance
+from ganlab.invert.targets import prepare_target
+from ganlab.session import StoredLatent
+from ganlab.settings import assets_dir
+from ganlab.ui.context import AppContext, enlarge
+from ganlab.ui.gpu import gpu
+
+
+def parse_magnitudes(text: str) -> dict[str, list[float]] | None:
+    """'zoom=0.7,1.4; slide_left=0.1,0.2' -> {...}; empty text means each transform's own gallery values."""
+    if not text or not text.strip():
+        return None
+    out: dict[str, list[float]] = {}
+    for part in text.split(";"):
+        if not part.strip():
+            continue
+        name, _, values = part.partition("=")
+        name = name.strip()
+        if name not in TRANSFORMS:
+            raise GanlabError(f"unknown transformation '{name}' (use one of {', '.join(TRANSFORMS)})")
+        try:
+            out[name] = [float(v) for v in values.split(",") if v.strip()]
+        except ValueError:
+            raise GanlabError(f"magnitudes for {name} must be numbers, got '{values.strip()}'") from None
+    return out
+
+
+def _walks(model_id: str, model):
+    path = assets_dir() / "walks" / f"{model_id}.npz"
+    return load_walks(path, model) if path.is_file() else None
+
+
+def build(ctx: AppContext) -> None:
+    models = ctx.model_ids("biggan")
+    state = gr.State(None)
+    with gr.Row():
+        with gr.Column(scale=1):
+            image = gr.Image(label="Image to augment", type="pil", elem_id="augment-input")
+            model = gr.Dropdown(models, value="toyobjects-64", label="BigGAN model")
+            cls = gr.Textbox(value="auto", label="Class (name, index, or auto)")
+            steps = gr.Slider(20, 1000, value=150, step=10, label="Inversion steps", elem_id="augment-steps")
+            go = gr.Button("Invert", variant="primary", elem_id="augment-invert")
+        with gr.Column(scale=2):
+            view = gr.Image(label="Target | reconstruction", type="numpy", interactive=False)
+            status = gr.Markdown(elem_id="augment-status")
+    with gr.Row():
+        transforms = gr.CheckboxGroup(list(TRANSFORMS), value=["zoom", "slide_left", "slide_right"],
+                                      label="Transformations")
+        magnitudes = gr.Textbox(label="Magnitudes (optional)", placeholder="zoom=0.7,1.4; slide_left=0.1,0.25")
+        samples = gr.Slider(1, 6, value=2, step=1, label="Samples per magnitude")
+        make = gr.Button("Make gallery", variant="primary", elem_id="augment-make")
+    gallery = gr.Gallery(label="Augmentations", columns=6, height=360, elem_id="augment-gallery")
+    files = gr.File(label="Downloads (grid PNG, zip with labels.csv)", file_count="multiple", elem_id="augment-files")
+
+    @gpu(duration=120)
+    def run_invert(request: gr.Request, picture: Image.Image | None, model_id: str, class_query: str, n_steps: float):
+        if picture is None:
+            raise gr.Error("Add an image first.")
+        try:
+            net = ctx.pool.get(model_id)
+            target = prepare_target(picture, net.resolution)
+            runner = invert(net, target.img.to(net.device), class_query.strip() or "auto",
+                            InversionConfig(num_steps=int(n_steps)), distance=lpips_distance(net.device))
+            target_u8 = to_uint8(target.img)[0]
+            for rec in runner:
+                if isinstance(rec, InversionResult):
+                    m = rec.metrics[0]
+                    store = ctx.sessions.get(request.session_hash or "local")
+                    store.add(StoredLatent(f"{rec.class_names[0]}", model_id, "z", rec.z[:1].cpu(),
+                                           c=rec.c[:1].cpu(), thumbnail=rec.images[0], metrics=m), net)
+                    done = (f"**Inverted** as class **{rec.class_names[0]}** · PSNR {m['psnr']:.2f} dB · "
+                            f"SSIM {m['ssim']:.3f}. Now choose transformations and make a gallery.")
+                    yield (enlarge(np.concatenate([target_u8, rec.images[0]], axis=1), 512), done,
+                           {"model": model_id, "z": rec.z[:1].cpu(), "c": rec.c[:1].cpu(),
+                            "class": rec.class_names[0], "source": "upload"})
+                    return
+                preview = rec.preview[0] if rec.preview is not None else target_u8 * 0
+                note = f" · {rec.note}" if rec.note else ""
+                yield (enlarge(np.concatenate([target_u8, preview], axis=1), 512),
+                       f"Step {rec.step} / {rec.total} · loss: {rec.distance_name}{note}", gr.skip())
+        except GanlabError as err:
+            raise gr.Error(str(err)) from None
+
+    @gpu(duration=120)
+    def run_gallery(inverted: dict | None, names: list[str], magnitude_text: str, n_samples: float,
+                    progress: gr.Progress = gr.Progress()):
+        if not inverted:
+            raise gr.Error("Invert an image first.")
+        if not names:
+            raise gr.Error("Choose at least one transformation.")
+        try:
+            net = ctx.pool.get(inverted["model"])
+            items = gallery_items(names, parse_magnitudes(magnitude_text), samples=int(n_samples))
+            progress(0.1, desc=f"rendering {len(items)} augmentations")
+            result = augment(net, inverted["z"].to(net.device), inverted["c"].to(net.device), items,
+                             walks=_walks(inverted["model"], net))
+        except GanlabError as err:
+            raise gr.Error(str(err)) from None
+        for note in result.notes:
+            gr.Info(note)
+        folder = Path(tempfile.mkdtemp(prefix="ganlab-"))
+        grid_png(result.augmentations, folder / "augmentations.png")
+        zip_path = export_zip(result.augmentations, folder / "augmentations.zip", inverted["source"],
+                              inverted["class"])
+        shown = [(a.image, f"{a.transform} {a.magnitude:g}") for a in result.augmentations]
+        return shown, [str(folder / "augmentations.png"), str(zip_path)]
+
+    go.click(run_invert, [image, model, cls, steps], [view, status, state], concurrency_limit=1,
+             concurrency_id="gpu")
+    make.click(run_gallery, [state, transforms, magnitudes, samples], [gallery, files], concurrency_limit=1,
+               concurrency_id="gpu")
