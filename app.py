@@ -29,8 +29,13 @@ def build_app(ctx: AppContext | None = None) -> gr.Blocks:
                 refresh_session, session_outputs = session_tab.build(ctx)
             with gr.Tab("Models", id="models"):
                 models_tab.build(ctx)
-        align.send.click(lambda faces, i: (align_tab.chosen_face(faces, i), gr.Tabs(selected="project")),
-                         inputs=[align.faces, align.chosen], outputs=[target, tabs])
+
+        def send_face(faces, index: int, request: gr.Request):
+            face, origin = align_tab.chosen_face(faces, index)
+            ctx.remember_sent_face(request.session_hash or "local", face, origin)
+            return face, gr.Tabs(selected="project")
+
+        align.send.click(send_face, inputs=[align.faces, align.chosen], outputs=[target, tabs])
         edit.select(refresh_edit, outputs=edit_outputs)
         interp.select(refresh_interp, outputs=interp_outputs)
         session.select(refresh_session, outputs=session_outputs)

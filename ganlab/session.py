@@ -17,11 +17,21 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
+from ganlab.align.ffhq import AlignedFace
 from ganlab.errors import GanlabError, ShapeError
 from ganlab.models.base import GanModel
 
 FORMAT_VERSION = 1
+
+
+@dataclass
+class PhotoOrigin:
+    """The photo a latent's face was aligned from, kept so an edited face can be pasted back into it."""
+
+    photo: Image.Image
+    face: AlignedFace
 
 
 @dataclass
@@ -37,6 +47,7 @@ class StoredLatent:
     metrics: dict[str, float] = field(default_factory=dict)
     source: str = ""                              # where it came from (file name, "sample seed 3", ...)
     created: float = field(default_factory=time.time)
+    origin: PhotoOrigin | None = None             # set when the face came from the Align tab
 
 
 def expected_shape(model: GanModel, space: str) -> list[int]:

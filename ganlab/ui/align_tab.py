@@ -9,13 +9,14 @@ from PIL import Image
 
 from ganlab.align import NoFaceFound, align_image, center_crop_resize, draw_preview
 from ganlab.errors import GanlabError
+from ganlab.session import PhotoOrigin
 from ganlab.ui.context import AppContext
 
 SIZES = [256, 512, 1024]
 
 
 def run_align(image: Image.Image | None, backend: str, size: int):
-    """-> (preview, gallery of aligned faces, status, aligned faces for the session)."""
+    """-> (preview, gallery of aligned faces, status, [(aligned face, its PhotoOrigin or None)])."""
     if image is None:
         raise gr.Error("Drop a photo (or use the webcam) first.")
     try:
@@ -24,7 +25,7 @@ def run_align(image: Image.Image | None, backend: str, size: int):
         gr.Warning(str(err))
         fallback = center_crop_resize(image, int(size))
         return image, [(fallback, "unaligned (centre crop)")], "No face found: the centre crop can be used unaligned.", \
-            [fallback]
+            [(fallback, None)]
     except GanlabError as err:
         raise gr.Error(str(err)) from None
     faces = [f.image for f in result.faces]
@@ -32,7 +33,8 @@ def run_align(image: Image.Image | None, backend: str, size: int):
     n = len(faces)
     status = (f"{n} face{'s' if n > 1 else ''} found with **{result.detection.backend}** landmarks; "
               + ("the largest is selected — click another to choose it." if n > 1 else "ready to project."))
-    return preview, [(img, f"face {i}") for i, img in enumerate(faces)], status, faces
+    chosen = [(f.image, PhotoOrigin(result.image, f)) for f in result.faces]
+    return preview, [(img, f"face {i}") for i, img in enumerate(faces)], status, chosen
 
 
 @dataclass
@@ -51,7 +53,8 @@ def build(ctx: AppContext) -> AlignHandles:
     chosen = gr.State(0)
     with gr.Row():
         with gr.Column():
-            photo = gr.Image(label="Photo", type="pil", sources=["upload", "webcam", "clipboard"], elem_id="align-input")
+            photo = gr.Image(label="Photo", type="pil", sources=["upload", "webcam", "clipboard"], format="png",
+                             elem_id="align-input")
             with gr.Row():
                 backend = gr.Dropdown(["auto", "dlib", "fan"], value="auto", label="Landmarks")
                 size = gr.Dropdown(SIZES, value=1024, label="Aligned size (px)")
@@ -71,7 +74,8 @@ def _select(evt: gr.SelectData) -> int:
     return int(evt.index)
 
 
-def chosen_face(faces: list[Image.Image], index: int) -> Image.Image:
+def chosen_face(faces: list[tuple[Image.Image, PhotoOrigin | None]], index: int
+                ) -> tuple[Image.Image, PhotoOrigin | None]:
     if not faces:
         raise gr.Error("Align a photo first.")
     return faces[min(index, len(faces) - 1)]

@@ -52,7 +52,7 @@ def build(ctx: AppContext) -> None:
     state = gr.State(None)
     with gr.Row():
         with gr.Column(scale=1):
-            image = gr.Image(label="Image to augment", type="pil", elem_id="augment-input")
+            image = gr.Image(label="Image to augment", type="pil", format="png", elem_id="augment-input")
             model = gr.Dropdown(models, value="toyobjects-64", label="BigGAN model")
             cls = gr.Textbox(value="auto", label="Class (name, index, or auto)")
             steps = gr.Slider(20, 1000, value=150, step=10, label="Inversion steps", elem_id="augment-steps")

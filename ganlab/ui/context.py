@@ -6,10 +6,11 @@ import threading
 from dataclasses import dataclass, field
 
 import numpy as np
+from PIL import Image
 
 from ganlab.models.pool import ModelPool
 from ganlab.models.registry import Registry, load_model
-from ganlab.session import SessionRegistry
+from ganlab.session import PhotoOrigin, SessionRegistry
 
 DISPLAY_PX = 256
 
@@ -20,6 +21,7 @@ class AppContext:
     sessions: SessionRegistry = field(default_factory=SessionRegistry)
     pool: ModelPool = field(init=False)
     _cancels: dict[str, threading.Event] = field(default_factory=dict)
+    _sent_faces: dict[str, tuple[np.ndarray, PhotoOrigin]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.pool = ModelPool(lambda model_id: load_model(self.registry, model_id))
@@ -34,6 +36,21 @@ class AppContext:
         event = self._cancels.get(session_id)
         if event is not None:
             event.set()
+
+    def remember_sent_face(self, session_id: str, face: Image.Image, origin: PhotoOrigin | None) -> None:
+        """Note the face sent from Align, so a projection of exactly that image can be pasted back."""
+        if origin is None:
+            self._sent_faces.pop(session_id, None)
+        else:
+            self._sent_faces[session_id] = (np.asarray(face.convert("RGB")), origin)
+
+    def origin_of(self, session_id: str, image: Image.Image) -> PhotoOrigin | None:
+        """The photo `image` was aligned from, if it is the face this session sent from Align."""
+        sent = self._sent_faces.get(session_id)
+        pixels = np.asarray(image.convert("RGB"))
+        if sent is None or sent[0].shape != pixels.shape or not np.array_equal(sent[0], pixels):
+            return None
+        return sent[1]
 
     def model_ids(self, kind: str) -> list[str]:
         return [s.id for s in self.registry.list() if s.kind == kind]

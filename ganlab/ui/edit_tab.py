@@ -5,7 +5,9 @@ from __future__ import annotations
 import gradio as gr
 import numpy as np
 import torch
+from PIL import Image
 
+from ganlab.align import paste_back
 from ganlab.edit import LAYER_PRESETS, edit_ws, layer_indices, learn_direction, render_edit
 from ganlab.edit.catalog import directions_for
 from ganlab.edit.directions import Direction
@@ -48,15 +50,23 @@ def _layers(preset: str, start: float, stop: float, num_ws: int) -> list[int] | 
 
 
 def edited(ctx: AppContext, item: StoredLatent, dirs: list[Direction], alphas: list[float], preset: str,
-           start: float, stop: float) -> tuple[torch.Tensor, np.ndarray]:
-    """(edited ws, uint8 original | edited picture)."""
+           start: float, stop: float) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+    """(edited ws, uint8 original | edited picture for display, uint8 edited face at model resolution)."""
     model = ctx.pool.get(item.model_id)
     ws = _ws(ctx, item)
     layers = _layers(preset, start, stop, model.num_ws)
     used = [(d, a) for d, a in zip(dirs, alphas) if a]
     new_ws = edit_ws(ws, [d for d, _ in used], [a for _, a in used], layers) if used else ws
     pair = to_uint8(torch.cat([render_edit(model, ws), render_edit(model, new_ws)]))
-    return new_ws, enlarge(np.concatenate(list(pair), axis=1), size=512)
+    return new_ws, enlarge(np.concatenate(list(pair), axis=1), size=512), pair[1]
+
+
+def paste_into_photo(item: StoredLatent, face: np.ndarray) -> Image.Image:
+    """The edited face warped back into the photo it was aligned from, with a feathered edge."""
+    if item.origin is None:
+        raise GanlabError("this latent did not come from an aligned photo: align a photo, send it to Project, "
+                          "and edit the result to paste it back")
+    return paste_back(item.origin.photo, face, item.origin.face)
 
 
 def build(ctx: AppContext):
@@ -81,6 +91,9 @@ def build(ctx: AppContext):
             with gr.Row():
                 save_name = gr.Textbox(value="edited", label="Save the edit as")
                 save = gr.Button("Save as new latent", elem_id="edit-save")
+            with gr.Accordion("Paste the edited face back into the original photo", open=False):
+                paste_btn = gr.Button("Paste back", elem_id="edit-paste")
+                pasted = gr.Image(label="Edited photo", type="pil", interactive=False, elem_id="edit-pasted")
             with gr.Accordion("Learn a direction from two groups of stored latents", open=False):
                 group_a = gr.Dropdown([], multiselect=True, label="Group with the attribute")
                 group_b = gr.Dropdown([], multiselect=True, label="Group without it")
@@ -103,7 +116,7 @@ def build(ctx: AppContext):
         try:
             item = ctx.sessions.get(sid(request)).get(name)
             dirs = state.directions(ctx, sid(request), item, SOURCE_LABELS[source_label])
-            _, picture = edited(ctx, item, dirs, [], "all", 0, 0)
+            _, picture, _ = edited(ctx, item, dirs, [], "all", 0, 0)
         except GanlabError as err:
             raise gr.Error(str(err)) from None
         updates = [gr.Slider(visible=i < len(dirs), value=0,
@@ -120,10 +133,22 @@ def build(ctx: AppContext):
         try:
             item = ctx.sessions.get(sid(request)).get(name)
             dirs = state.directions(ctx, sid(request), item, SOURCE_LABELS[source_label])
-            _, picture = edited(ctx, item, dirs, list(alphas[:len(dirs)]), layer_preset, first, last)
+            _, picture, _ = edited(ctx, item, dirs, list(alphas[:len(dirs)]), layer_preset, first, last)
         except GanlabError as err:
             raise gr.Error(str(err)) from None
         return picture
+
+    def paste(request: gr.Request, name: str, source_label: str, layer_preset: str, first: float, last: float,
+              *alphas: float) -> Image.Image:
+        if not name:
+            raise gr.Error("Pick a stored latent first.")
+        try:
+            item = ctx.sessions.get(sid(request)).get(name)
+            dirs = state.directions(ctx, sid(request), item, SOURCE_LABELS[source_label])
+            _, _, face = edited(ctx, item, dirs, list(alphas[:len(dirs)]), layer_preset, first, last)
+            return paste_into_photo(item, face)
+        except GanlabError as err:
+            raise gr.Error(str(err)) from None
 
     def save_edit(request: gr.Request, name: str, source_label: str, layer_preset: str, first: float, last: float,
                   as_name: str, *alphas: float) -> str:
@@ -131,10 +156,9 @@ def build(ctx: AppContext):
             store = ctx.sessions.get(sid(request))
             item = store.get(name)
             dirs = state.directions(ctx, sid(request), item, SOURCE_LABELS[source_label])
-            new_ws, picture = edited(ctx, item, dirs, list(alphas[:len(dirs)]), layer_preset, first, last)
-            h = picture.shape[1] // 2
-            saved = store.add(StoredLatent(as_name, item.model_id, "w+", new_ws.cpu(),
-                                           thumbnail=picture[:, h:][::8, ::8].copy(), source=f"edit of {name}"),
+            new_ws, _, face = edited(ctx, item, dirs, list(alphas[:len(dirs)]), layer_preset, first, last)
+            saved = store.add(StoredLatent(as_name, item.model_id, "w+", new_ws.cpu(), thumbnail=face,
+                                           source=f"edit of {name}", origin=item.origin),
                               ctx.pool.get(item.model_id))
         except GanlabError as err:
             raise gr.Error(str(err)) from None
@@ -167,5 +191,6 @@ def build(ctx: AppContext):
         component.change(render, controls + sliders, view, trigger_mode="always_last", show_progress="hidden")
     reset.click(setup, [latent, source], sliders + [view, status])
     save.click(save_edit, controls + [save_name] + sliders, status)
+    paste_btn.click(paste, controls + sliders, pasted)
     learn.click(learn_new, [group_a, group_b, new_dir], status)
     return refresh, [latent, group_a, group_b]

@@ -14,6 +14,7 @@ from ganlab.invert.losses import lpips_distance
 from ganlab.invert.outputs import stored_latent
 from ganlab.invert.projector import ProjectionConfig, ProjectionResult, project, project_w_then_w_plus
 from ganlab.invert.targets import prepare_target
+from ganlab.session import PhotoOrigin
 from ganlab.ui.context import AppContext, enlarge
 from ganlab.ui.gpu import gpu
 
@@ -58,7 +59,8 @@ def run_projection(ctx: AppContext, image: Image.Image | None, model_id: str, sp
     current, history = target_u8 * 0, []
     for rec in runner:
         if isinstance(rec, ProjectionResult):
-            yield _finish(ctx, session, rec, target_u8, model_id, cfg.space, name or "projection", history)
+            yield _finish(ctx, session, rec, target_u8, model_id, cfg.space, name or "projection", history,
+                          ctx.origin_of(session, image))
             return
         history.append({"step": rec.step, "distance": rec.losses["distance"]})
         if rec.preview is not None:
@@ -68,9 +70,11 @@ def run_projection(ctx: AppContext, image: Image.Image | None, model_id: str, sp
 
 
 def _finish(ctx: AppContext, session: str, result: ProjectionResult, target_u8: np.ndarray, model_id: str,
-            space: str, name: str, history: list[dict]):
+            space: str, name: str, history: list[dict], origin: PhotoOrigin | None):
     store = ctx.sessions.get(session)
-    latent = store.add(stored_latent(result, 0, model_id, space, name, thumbnail=result.images[0]))
+    latent = stored_latent(result, 0, model_id, space, name, thumbnail=result.images[0])
+    latent.origin = origin
+    latent = store.add(latent)
     m = result.metrics[0]
     lines = [f"**Done** after {result.steps_run} steps" + (f" ({result.stopped})" if result.stopped else "") + ".",
              f"PSNR {m['psnr']:.2f} dB · SSIM {m['ssim']:.3f} · {result.distance_name} {m['distance']:.4f}",
@@ -83,7 +87,8 @@ def build(ctx: AppContext) -> gr.Image:
     models = ctx.model_ids("stylegan2")
     with gr.Row():
         with gr.Column(scale=1):
-            target = gr.Image(label="Target (an aligned face works best)", type="pil", elem_id="project-target")
+            target = gr.Image(label="Target (an aligned face works best)", type="pil", format="png",
+                              elem_id="project-target")
             model = gr.Dropdown(models, value="toyfaces-64", label="Model")
             space = gr.Radio(list(SPACES), value=next(iter(SPACES)), label="Latent space")
             steps = gr.Slider(10, 1000, value=DEFAULT_STEPS, step=10, label="Steps", elem_id="project-steps")

@@ -1,4 +1,4 @@
-"""Upload a photo, align it, send the face to Project and watch the reconstruction change while it runs."""
+"""Upload a photo, align it, project it with a live preview, then paste the edited face back into the photo."""
 
 from __future__ import annotations
 
@@ -36,3 +36,10 @@ def test_upload_align_send_and_project_with_live_preview(page, screenshot, tmp_p
     status = page.inner_text("#project-status")
     assert "PSNR" in status and "Stored in this session" in status and "fallback" in status.lower()
     screenshot("project_tab")
+
+    page.get_by_role("tab", name="Edit").click()
+    page.wait_for_function("document.querySelector('#edit-latent input')?.value === 'projection'", timeout=30_000)
+    page.get_by_text("Paste the edited face back into the original photo").click()
+    page.click("#edit-paste")
+    page.wait_for_selector("#edit-pasted img", timeout=60_000)
+    screenshot("edit_paste_back")
