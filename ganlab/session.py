@@ -22,6 +22,7 @@ from PIL import Image
 from ganlab.align.ffhq import AlignedFace
 from ganlab.errors import GanlabError, ShapeError
 from ganlab.models.base import GanModel
+from ganlab.models.torch_files import load_weights_only
 
 FORMAT_VERSION = 1
 
@@ -203,10 +204,7 @@ def load_latent_file(path: Path | str, model: GanModel, model_id: str, name: str
 
 
 def _read_pt(path: Path) -> torch.Tensor:
-    try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise GanlabError(f"{path.name} is not a weights-only torch file ({err})") from None
+    obj = load_weights_only(path)
     if isinstance(obj, dict):
         for key in ("w", "ws", "latent", "projected_w"):
             if key in obj:

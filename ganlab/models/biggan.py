@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import pickle
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from importlib import resources
@@ -23,6 +22,7 @@ from scipy.stats import truncnorm
 from ganlab.errors import BadCheckpoint, GanlabError, ShapeError, WeightsUnavailable
 from ganlab.models.base import check_shape
 from ganlab.models.download import Source, fetch_first, url_cache_path
+from ganlab.models.torch_files import load_weights_only
 
 RESOLUTIONS = (128, 256, 512)
 HUB_REPO = "osanseviero/BigGAN-deep-{resolution}"
@@ -248,11 +248,7 @@ def _build_net(config: BigGANConfig, path: Path) -> BigGAN:
 
 def _read_state_dict(path: Path) -> Mapping[str, torch.Tensor]:
     """Tensors from a safetensors or torch file; torch files are unpickled with weights_only=True."""
-    try:
-        state = _load_safetensors(path) if path.suffix == ".safetensors" else torch.load(
-            path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as err:
-        raise BadCheckpoint(f"{path} is not a readable weights file: {_first_line(err)}") from err
+    state = _load_safetensors(path) if path.suffix == ".safetensors" else load_weights_only(path)
     if not isinstance(state, Mapping) or not all(torch.is_tensor(v) for v in state.values()):
         raise BadCheckpoint(f"{path} does not hold a flat state dict of tensors")
     return state
@@ -265,7 +261,7 @@ def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
 
     try:
         return load_file(str(path), device="cpu")
-    except SafetensorError as err:
+    except (SafetensorError, OSError) as err:
         raise BadCheckpoint(f"{path} is not a readable safetensors file: {_first_line(err)}") from err
 
 

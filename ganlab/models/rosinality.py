@@ -15,6 +15,7 @@ import torch
 
 from ganlab.errors import BadCheckpoint
 from ganlab.models.ops import setup_filter
+from ganlab.models.torch_files import load_weights_only
 from ganlab.models.stylegan2 import StyleGAN2Config
 
 DERIVED = re.compile(r"(convs\.\d+\.conv\.blur\.kernel|to_rgbs\.\d+\.upsample\.kernel)$")
@@ -120,12 +121,7 @@ def read_rosinality_checkpoint(path: Path | str) -> tuple[StyleGAN2Config, dict[
 
     Without `latent_avg` (training checkpoints) w_avg is zero here; the caller estimates it by sampling.
     """
-    try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise BadCheckpoint(f"{path} is not a weights-only torch checkpoint that ganlab can read safely: {err}") \
-            from None
+    ckpt = load_weights_only(path, allowed=[argparse.Namespace])
     if not isinstance(ckpt, dict) or "g_ema" not in ckpt:
         keys = list(ckpt)[:8] if isinstance(ckpt, dict) else type(ckpt).__name__
         raise BadCheckpoint(f"{path} has no 'g_ema' generator (found {keys}); expected a rosinality checkpoint")

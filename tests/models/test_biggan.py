@@ -174,7 +174,7 @@ def test_weights_for_another_config_are_bad_checkpoints(tmp_path: Path) -> None:
 def test_unreadable_files_are_bad_checkpoints(tmp_path: Path) -> None:
     folder = save_release(tmp_path / "junk", tiny_config(), {})
     (folder / "pytorch_model.bin").write_bytes(b"not a checkpoint")
-    with pytest.raises(BadCheckpoint, match="not a readable weights file"):
+    with pytest.raises(BadCheckpoint, match="not a PyTorch file"):
         load_biggan_folder(folder)
     torch.save({"config": tiny_config().to_dict()}, folder / "pytorch_model.bin")
     with pytest.raises(BadCheckpoint, match="flat state dict"):
