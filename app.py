@@ -10,6 +10,9 @@ from ganlab.ui import align_tab, augment_tab, edit_tab, interpolate_tab, models_
 from ganlab.ui.context import AppContext
 
 
+MAX_UPLOAD = "100mb"  # a 6000x4000 photo as PNG fits; larger uploads get Gradio's size message
+
+
 def build_app(ctx: AppContext | None = None) -> gr.Blocks:
     ctx = ctx or AppContext()
     with gr.Blocks(title="ganlab") as demo:
@@ -45,4 +48,5 @@ def build_app(ctx: AppContext | None = None) -> gr.Blocks:
 if __name__ == "__main__":
     host = os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1")
     port = int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
-    build_app().queue(default_concurrency_limit=1).launch(server_name=host, server_port=port)
+    build_app().queue(default_concurrency_limit=1).launch(server_name=host, server_port=port,
+                                                          max_file_size=MAX_UPLOAD)
