@@ -208,6 +208,16 @@ def cmd_augment(args: argparse.Namespace) -> int:
                        truncation=args.truncation, seed=args.seed, device=args.device)
 
 
+def cmd_train_encoder(args: argparse.Namespace) -> int:
+    from ganlab.invert.encoder import run_train_encoder
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    return run_train_encoder(args.model, args.steps, args.batch, args.run_dir, args.export, args.device)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ganlab", description="GAN inversion and latent editing lab")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -272,6 +282,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     p.set_defaults(func=cmd_augment)
+
+    p = sub.add_parser("train-encoder", help="train an image -> latent encoder for a StyleGAN2 model (resumable)")
+    p.add_argument("--model", required=True)
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--run-dir", help="checkpoints (default runs/encoder-MODEL)")
+    p.add_argument("--export", action="store_true", help="write the encoder to assets/encoders/MODEL")
+    p.add_argument("--threads", type=int, help="torch CPU threads (1 is fastest on a busy 2-core machine)")
+    p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    p.set_defaults(func=cmd_train_encoder)
 
     p = sub.add_parser("train", help="train a bundled demo generator (resumes from its run folder)")
     p.add_argument("--model", required=True, help="toyfaces-64 or toyobjects-64")

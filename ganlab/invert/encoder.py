@@ -1,0 +1,295 @@
+"""An image encoder E for StyleGAN2: one forward pass gives ws, a starting point the projector refines.
+
+E is a small conv net trained against a frozen generator G: on generated pairs (z -> ws -> img, E(img)
+should give back ws and re-synthesise img) and on real rendered images (E -> G should reproduce them).
+It predicts `w_avg + delta`, so an untrained E already starts at the projector's usual mean-w start.
+Saved as `config.json` + `model.safetensors`, tied to the generator it was trained for.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+from ganlab.errors import BadCheckpoint, GanlabError
+from ganlab.imaging import from_uint8
+from ganlab.invert.losses import FALLBACK_NAME, Distance, fallback_distance, lpips_distance
+from ganlab.models.base import check_shape
+from ganlab.models.stylegan2_model import StyleGAN2Model
+
+MODEL_TYPE = "ganlab-encoder"
+Renderer = Callable[[int, int], np.ndarray]  # (n, seed) -> uint8 [n, R, R, 3]
+
+
+@dataclass
+class EncoderConfig:
+    """The encoder's shape and the generator it belongs to (saved as JSON beside the weights)."""
+
+    model_id: str
+    resolution: int
+    num_ws: int
+    w_dim: int
+    channel_base: int = 1024    # channels at resolution r: min(channel_base // r, channel_max)
+    channel_max: int = 128
+    hidden: int = 512           # width of the fully connected layer before the ws head
+
+    def channels(self, res: int) -> int:
+        return max(8, min(self.channel_base // res, self.channel_max))
+
+    @classmethod
+    def for_model(cls, model: StyleGAN2Model, **overrides) -> "EncoderConfig":
+        return cls(model_id=model.name, resolution=model.resolution, num_ws=model.num_ws, w_dim=model.w_dim,
+                   **overrides)
+
+
+class Encoder(nn.Module):
+    """img [N, 3, R, R] in [-1, 1] -> ws [N, num_ws, w_dim] = w_avg + delta."""
+
+    def __init__(self, cfg: EncoderConfig):
+        super().__init__()
+        self.cfg = cfg
+        res = cfg.resolution
+        layers: list[nn.Module] = [nn.Conv2d(3, cfg.channels(res), 3, padding=1), nn.LeakyReLU(0.2)]
+        while res > 4:  # stride-2 convs halve the image down to 4x4
+            layers += [nn.Conv2d(cfg.channels(res), cfg.channels(res // 2), 4, stride=2, padding=1),
+                       nn.LeakyReLU(0.2)]
+            res //= 2
+        self.features = nn.Sequential(*layers)
+        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(cfg.channels(4) * 16, cfg.hidden), nn.LeakyReLU(0.2))
+        self.head = nn.Linear(cfg.hidden, cfg.num_ws * cfg.w_dim)
+        with torch.no_grad():  # start close to w_avg: a small first step, not a random latent
+            self.head.weight.mul_(0.1)
+            self.head.bias.zero_()
+        self.register_buffer("w_avg", torch.zeros(cfg.w_dim))
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        check_shape("img", img, [None, 3, self.cfg.resolution, self.cfg.resolution])
+        delta = self.head(self.fc(self.features(img)))
+        return self.w_avg + delta.view(-1, self.cfg.num_ws, self.cfg.w_dim)
+
+    def encode_w(self, img: torch.Tensor) -> torch.Tensor:
+        """A single w [N, w_dim] per image (the layer mean), for the `w` space."""
+        return self(img).mean(1)
+
+
+def build_encoder(model: StyleGAN2Model, cfg: EncoderConfig | None = None) -> Encoder:
+    """A fresh encoder for `model`, its offset set to the model's mean w."""
+    enc = Encoder(cfg or EncoderConfig.for_model(model))
+    check_fits(enc, model)
+    enc.w_avg.copy_(model.w_stats(n=2000)[0][0].cpu())
+    return enc.to(model.device)
+
+
+def check_fits(enc: Encoder, model: StyleGAN2Model) -> None:
+    """Refuse an encoder trained for another generator: its ws would mean nothing there."""
+    c = enc.cfg
+    if c.model_id != model.name:
+        raise GanlabError(f"this encoder was trained for '{c.model_id}', not '{model.name}'")
+    ours, theirs = (c.num_ws, c.w_dim, c.resolution), (model.num_ws, model.w_dim, model.resolution)
+    if ours != theirs:
+        raise GanlabError(f"encoder for '{c.model_id}' has (num_ws, w_dim, resolution) {ours} but the model "
+                          f"has {theirs}; retrain it with `python -m ganlab train-encoder --model {model.name}`")
+
+
+def save_encoder(enc: Encoder, folder: Path | str) -> Path:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps({"model_type": MODEL_TYPE, "config": asdict(enc.cfg)}, indent=2))
+    save_file({k: v.detach().cpu().contiguous() for k, v in enc.state_dict().items()},
+              str(folder / "model.safetensors"))
+    return folder
+
+
+def load_encoder(folder: Path | str, model: StyleGAN2Model) -> Encoder:
+    """Read a folder written by `save_encoder`, refusing one made for a different generator."""
+    folder = Path(folder)
+    try:
+        meta = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError) as err:
+        raise BadCheckpoint(f"{folder}/config.json is not readable ({err})") from None
+    if meta.get("model_type") != MODEL_TYPE:
+        raise BadCheckpoint(f"{folder}/config.json is not a ganlab encoder config")
+    enc = Encoder(EncoderConfig(**meta["config"]))
+    check_fits(enc, model)
+    try:
+        enc.load_state_dict(load_file(str(folder / "model.safetensors")))
+    except Exception as err:
+        raise BadCheckpoint(f"{folder}/model.safetensors does not fit the encoder config ({err})") from None
+    return enc.eval().requires_grad_(False).to(model.device)
+
+
+def encoder_folder(model_id: str) -> Path:
+    from ganlab.settings import assets_dir
+
+    return assets_dir() / "encoders" / model_id
+
+
+def find_encoder(model: StyleGAN2Model) -> Encoder | None:
+    """The shipped encoder for `model`, or None when there is none (hybrid inversion then falls back)."""
+    folder = encoder_folder(model.name)
+    return load_encoder(folder, model) if (folder / "config.json").is_file() else None
+
+
+# --- training -------------------------------------------------------------------------------------
+
+
+@dataclass
+class EncoderTrainConfig:
+    """Everything that decides a training run; saved in the run folder."""
+
+    steps: int = 3000
+    batch: int = 16
+    lr: float = 1e-3
+    latent_weight: float = 10.0     # MSE between E(G(ws)) and ws: the direct signal, so weighted up
+    pixel_weight: float = 1.0       # pixel MSE of the re-synthesised image ([-1, 1] scale)
+    distance_weight: float = 1.0    # image distance (fallback MSE + 1 - SSIM, or LPIPS)
+    real_weight: float = 1.0        # weight of the real-image branch (0 = generated pairs only)
+    distance: str = "fallback"      # 'fallback' (fast on CPU) or 'lpips' (falls back itself when offline)
+    seed: int = 0
+    checkpoint_every: int = 100
+
+
+@dataclass
+class EncoderProgress:
+    step: int
+    total: int
+    losses: dict[str, float]
+    eta_s: float
+    distance_name: str
+    checkpoint: Path | None = None
+
+
+@dataclass
+class _State:
+    enc: Encoder
+    opt: torch.optim.Optimizer
+    step: int = 0
+
+
+def _distance(tcfg: EncoderTrainConfig, device: torch.device) -> Distance:
+    if tcfg.distance == "lpips":
+        return lpips_distance(device)
+    if tcfg.distance == "fallback":
+        return Distance(FALLBACK_NAME, fallback_distance)
+    raise GanlabError(f"distance must be 'fallback' or 'lpips', got {tcfg.distance!r}")
+
+
+def _default_render(resolution: int) -> Renderer:
+    from ganlab.data.toyfaces import render_faces
+
+    return lambda n, seed: render_faces(n, seed, resolution)[0]
+
+
+def _save(state: _State, run_dir: Path, tcfg: EncoderTrainConfig) -> Path:
+    path = run_dir / "checkpoint.pt"
+    tmp = path.with_suffix(".tmp")
+    torch.save({"E": state.enc.state_dict(), "opt": state.opt.state_dict(), "step": torch.tensor(state.step)}, tmp)
+    tmp.replace(path)
+    (run_dir / "config.json").write_text(json.dumps({"encoder": asdict(state.enc.cfg), "training": asdict(tcfg)},
+                                                    indent=2))
+    return path
+
+
+def _load(state: _State, path: Path, device: torch.device) -> None:
+    ckpt = torch.load(path, map_location=device, weights_only=True)
+    state.enc.load_state_dict(ckpt["E"])
+    state.opt.load_state_dict(ckpt["opt"])
+    state.step = int(ckpt["step"])
+
+
+def train_encoder(model: StyleGAN2Model, tcfg: EncoderTrainConfig, run_dir: Path | str,
+                  device: torch.device | str = "cpu", render: Renderer | None = None,
+                  ecfg: EncoderConfig | None = None) -> Iterator[EncoderProgress]:
+    """Train E against frozen `model`, resuming from `run_dir/checkpoint.pt` when present.
+
+    `render(n, seed)` gives the real images (default: toy faces at the model's resolution).
+    """
+    device = torch.device(device)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    model.to(device)
+    model.net.requires_grad_(False)
+    render = render or _default_render(model.resolution)
+    distance = _distance(tcfg, device)
+    torch.manual_seed(tcfg.seed)
+    enc = build_encoder(model, ecfg).train()
+    state = _State(enc, torch.optim.Adam(enc.parameters(), lr=tcfg.lr, betas=(0.9, 0.99)))
+    if (run_dir / "checkpoint.pt").is_file():
+        _load(state, run_dir / "checkpoint.pt", device)
+    start_step, started = state.step, time.perf_counter()
+    synthesis = model.net.synthesis
+    while state.step < tcfg.steps:
+        data_seed = tcfg.seed * 1_000_003 + state.step
+        with torch.no_grad():  # targets: G is frozen and needs no graph
+            z = torch.randn(tcfg.batch, model.z_dim, generator=torch.Generator().manual_seed(data_seed))
+            ws = model.mapping(z.to(device))
+            fake = synthesis(ws, noise_mode="const").clamp(-1, 1)
+        ws_hat = enc(fake)
+        recon = synthesis(ws_hat, noise_mode="const")
+        losses = {"latent": F.mse_loss(ws_hat, ws), "pixel_gen": F.mse_loss(recon, fake),
+                  "dist_gen": distance(recon, fake).mean()}
+        total = (losses["latent"] * tcfg.latent_weight + losses["pixel_gen"] * tcfg.pixel_weight
+                 + losses["dist_gen"] * tcfg.distance_weight)
+        if tcfg.real_weight > 0:
+            real = from_uint8(render(tcfg.batch, data_seed)).to(device)
+            recon_real = synthesis(enc(real), noise_mode="const")
+            losses["pixel_real"] = F.mse_loss(recon_real, real)
+            losses["dist_real"] = distance(recon_real, real).mean()
+            total = total + tcfg.real_weight * (losses["pixel_real"] * tcfg.pixel_weight
+                                                + losses["dist_real"] * tcfg.distance_weight)
+        state.opt.zero_grad(set_to_none=True)
+        total.backward()
+        state.opt.step()
+
+        state.step += 1
+        elapsed = time.perf_counter() - started
+        record = EncoderProgress(step=state.step, total=tcfg.steps,
+                                 losses={"total": total.item(), **{k: v.item() for k, v in losses.items()}},
+                                 eta_s=elapsed / (state.step - start_step) * (tcfg.steps - state.step),
+                                 distance_name=distance.name)
+        if state.step % tcfg.checkpoint_every == 0 or state.step == tcfg.steps:
+            record.checkpoint = _save(state, run_dir, tcfg)
+        yield record
+
+
+def export_encoder(run_dir: Path | str, out_dir: Path | str, model: StyleGAN2Model) -> Path:
+    """Write the run's encoder in the shipped format (safetensors + JSON config)."""
+    run_dir = Path(run_dir)
+    meta = json.loads((run_dir / "config.json").read_text())
+    enc = Encoder(EncoderConfig(**meta["encoder"]))
+    check_fits(enc, model)
+    enc.load_state_dict(torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True)["E"])
+    return save_encoder(enc, out_dir)
+
+
+def run_train_encoder(model_id: str, steps: int, batch: int, run_dir: Path | str | None, export: bool,
+                      device: str | None) -> int:
+    """`python -m ganlab train-encoder --model NAME`: train (resuming), optionally export to assets."""
+    from tqdm import tqdm
+
+    from ganlab.models.pool import default_device
+    from ganlab.models.registry import Registry, load_model
+
+    model = load_model(Registry(), model_id)
+    if model.kind != "stylegan2":
+        raise GanlabError(f"encoders are trained for StyleGAN2 models; '{model_id}' is {model.kind}")
+    run_dir = Path(run_dir or f"runs/encoder-{model_id}")
+    tcfg = EncoderTrainConfig(steps=steps, batch=batch)
+    bar = tqdm(total=steps, desc=f"training the encoder for {model_id}", unit="step")
+    for rec in train_encoder(model, tcfg, run_dir, device=device or default_device()):
+        bar.n = rec.step
+        bar.set_postfix({k: f"{v:.3f}" for k, v in rec.losses.items()})
+    bar.close()
+    if export:
+        out = export_encoder(run_dir, encoder_folder(model_id), model)
+        print(f"exported the encoder to {out}")
+    return 0

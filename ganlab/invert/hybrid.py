@@ -1,0 +1,88 @@
+"""Hybrid inversion: the encoder's one-pass guess, then (optionally) the projector refining it in w+.
+
+The encoder lands near the target in milliseconds; starting the projector there instead of at the
+mean w buys the quality of many more steps. Without an encoder for the model, the plain projector
+runs and every record's note says so.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from typing import Iterator
+
+import torch
+
+from ganlab.errors import GanlabError
+from ganlab.imaging import to_uint8
+from ganlab.invert.encoder import Encoder, check_fits
+from ganlab.invert.losses import Distance, lpips_distance
+from ganlab.invert.metrics import psnr, ssim
+from ganlab.invert.projector import ProjectionConfig, ProjectionResult, ProjectionStep, project
+from ganlab.models.base import check_shape
+from ganlab.models.stylegan2_model import StyleGAN2Model
+
+PRESETS: dict[str, int] = {"fast": 0, "balanced": 100, "best": 500}  # projector steps after the encoder
+FALLBACK_STEPS = 100  # projector steps for "fast" when there is no encoder to be fast with
+
+
+def preset_steps(preset: str | int) -> int:
+    if isinstance(preset, int):
+        if preset < 0:
+            raise GanlabError("steps must be 0 or more")
+        return preset
+    if preset not in PRESETS:
+        raise GanlabError(f"preset must be one of {', '.join(PRESETS)} or a number of steps, got {preset!r}")
+    return PRESETS[preset]
+
+
+def hybrid_project(model: StyleGAN2Model, encoder: Encoder | None, target: torch.Tensor,
+                   preset: str | int = "balanced", cfg: ProjectionConfig | None = None,
+                   distance: Distance | None = None,
+                   cancel: threading.Event | None = None) -> Iterator[ProjectionStep | ProjectionResult]:
+    """Invert `target` (`img` [N, 3, R, R] in [-1, 1]); yields step records, then a `ProjectionResult`.
+
+    With an encoder: a step-0 record holding E's reconstruction, then the projector's records (w+,
+    started from E's ws). `cfg` sets the projector's other settings; `preset` sets its step count.
+    """
+    steps = preset_steps(preset)
+    cfg = cfg or ProjectionConfig()
+    distance = distance or lpips_distance(model.device)
+    check_shape("target", target, [None, 3, model.resolution, model.resolution])
+    target = target.to(model.device, torch.float32)
+    if encoder is None:
+        note = f"no encoder for '{model.name}': plain projector from the mean w"
+        for rec in project(model, target, replace(cfg, num_steps=steps or FALLBACK_STEPS), distance=distance,
+                           cancel=cancel):
+            if isinstance(rec, ProjectionStep):
+                rec.note = "; ".join(filter(None, [note, rec.note]))
+            yield rec
+        return
+
+    check_fits(encoder, model)
+    with torch.no_grad():
+        ws = encoder.to(model.device).eval()(target)
+        img = model.net.synthesis(ws, noise_mode="const").clamp(-1, 1)
+        dist = distance(img, target)
+    yield ProjectionStep(step=0, total=steps, losses={"distance": dist.mean().item()}, distance_name=distance.name,
+                         eta_s=0.0, preview=to_uint8(img), note="; ".join(filter(None, ["encoder", distance.why])))
+    if steps == 0:
+        yield _encoder_result(model, ws, img, target, dist, distance)
+        return
+    yield from project(model, target, replace(cfg, num_steps=steps, space="w+"), init_ws=ws, distance=distance,
+                       cancel=cancel)
+
+
+def _encoder_result(model: StyleGAN2Model, ws: torch.Tensor, img: torch.Tensor, target: torch.Tensor,
+                    dist: torch.Tensor, distance: Distance) -> ProjectionResult:
+    """The encoder's guess in the projector's result format (its noise maps are the model's constants)."""
+    n = ws.shape[0]
+    noise = {name: model.net.synthesis.get_buffer(f"{name}.noise_const").reshape(1, 1, *shape).repeat(n, 1, 1, 1)
+             for name, shape in model.net.synthesis.noise_shapes().items()}
+    metrics = [{"psnr": float(p), "ssim": float(s), "distance": float(d)}
+               for p, s, d in zip(psnr(img, target), ssim(img, target), dist)]
+    if distance.is_lpips:
+        for m in metrics:
+            m["lpips"] = m["distance"]
+    return ProjectionResult(ws=ws.cpu(), w=None, noise={k: v.cpu() for k, v in noise.items()}, images=to_uint8(img),
+                            metrics=metrics, steps_run=0, distance_name=distance.name)
