@@ -1,6 +1,6 @@
 """Landmark backends on this machine: faces/s each, and how far FAN and dlib disagree.
 
-Run: python benchmarks/align.py [--repeats 2]
+Run: python -m benchmarks.align [--repeats 2]
 Photos: scikit-image's astronaut plus ../shared/testdata/faces/raw/* when present. Times cover
 detection + 68 landmarks per photo (backend loading excluded). The disagreement is the mean
 point-to-point distance between matched faces as a fraction of the inter-ocular distance.

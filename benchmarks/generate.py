@@ -1,6 +1,6 @@
 """Synthesis speed: images/s of each bundled model and of the FFHQ-1024 architecture (random weights).
 
-Run: python benchmarks/generate.py [--device cpu|cuda] [--seconds 10]
+Run: python -m benchmarks.generate [--device cpu|cuda] [--seconds 10]
 Prints one line per (model, batch) with images/s, measured after a warm-up run.
 """
 
