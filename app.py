@@ -7,7 +7,7 @@ import os
 import gradio as gr
 
 from ganlab.ui import align_tab, augment_tab, edit_tab, interpolate_tab, models_tab, project_tab, session_tab
-from ganlab.ui.context import AppContext
+from ganlab.ui.context import AppContext, session_id
 
 
 MAX_UPLOAD = "100mb"  # a 6000x4000 photo as PNG fits; larger uploads get Gradio's size message
@@ -35,7 +35,7 @@ def build_app(ctx: AppContext | None = None) -> gr.Blocks:
 
         def send_face(faces, index: int, request: gr.Request):
             face, origin = align_tab.chosen_face(faces, index)
-            ctx.remember_sent_face(request.session_hash or "local", face, origin)
+            ctx.remember_sent_face(session_id(request), face, origin)
             return face, gr.Tabs(selected="project")
 
         align.send.click(send_face, inputs=[align.faces, align.chosen], outputs=[target, tabs])

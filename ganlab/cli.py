@@ -27,6 +27,14 @@ def _parse_seeds(text: str) -> list[int]:
     return seeds
 
 
+def _set_threads(threads: int | None) -> None:
+    """--threads: one torch thread is often fastest on a small machine that is busy with other work."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from ganlab.models.registry import Registry, status
 
@@ -162,10 +170,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ganlab.models.pool import default_device
     from ganlab.settings import assets_dir
 
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    _set_threads(args.threads)
     if args.model == "toyobjects-64":
         from ganlab.train.biggan_trainer import run_cli
 
@@ -211,10 +216,7 @@ def cmd_augment(args: argparse.Namespace) -> int:
 def cmd_train_encoder(args: argparse.Namespace) -> int:
     from ganlab.invert.encoder import run_train_encoder
 
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    _set_threads(args.threads)
     return run_train_encoder(args.model, args.steps, args.batch, args.run_dir, args.export, args.device)
 
 

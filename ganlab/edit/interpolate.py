@@ -69,18 +69,13 @@ def _split(position: float, n_keys: int) -> tuple[int, float]:
     return i, float(position - i)
 
 
-def _as_ws(model: GanModel, item: StoredLatent) -> torch.Tensor:
-    t = item.tensor.to(model.device)
-    return t.unsqueeze(1).repeat(1, model.num_ws, 1) if item.space == "w" else t
-
-
 def latent_path(model: GanModel, items: list[StoredLatent], positions: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The latent (and BigGAN class vector) at each position: lerp of ws for StyleGAN2, slerp of z for BigGAN."""
     model_ids = {i.model_id for i in items}
     if len(model_ids) > 1:
         raise GanlabError(f"all latents must come from one model; these come from {sorted(model_ids)}")
     if model.kind == "stylegan2":
-        keys = [_as_ws(model, i) for i in items]
+        keys = [model.to_ws(i.tensor, i.space) for i in items]
         parts = [_split(p, len(keys)) for p in positions]
         return torch.cat([torch.lerp(keys[i], keys[i + 1], t) for i, t in parts]), None
     if any(i.c is None for i in items):

@@ -82,11 +82,6 @@ class ProjectionResult:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-def w_stats(model: StyleGAN2Model, n: int) -> tuple[torch.Tensor, float]:
-    """Mean w [1, w_dim] and RMS spread of `n` mapped samples (seeded: the same start every time)."""
-    return model.w_stats(n=n, seed=123)
-
-
 def learning_rate(cfg: ProjectionConfig, t: float) -> float:
     """Official schedule at progress t in [0, 1): linear ramp-up, cosine ramp-down."""
     ramp = min(1.0, (1.0 - t) / cfg.lr_rampdown_length)
@@ -145,7 +140,7 @@ def project(model: StyleGAN2Model, target: torch.Tensor, cfg: ProjectionConfig |
     target = target.to(device, torch.float32)
     gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
 
-    w_avg, w_std = w_stats(model, cfg.w_avg_samples)
+    w_avg, w_std = model.w_stats(n=cfg.w_avg_samples)
     if init_ws is not None:
         check_shape("init_ws", init_ws, [n, model.num_ws, model.w_dim])
         start = init_ws.to(device).float() if cfg.space == "w+" else init_ws.to(device).float().mean(1, keepdim=True)

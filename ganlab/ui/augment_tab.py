@@ -6,7 +6,6 @@ import tempfile
 from pathlib import Path
 
 import gradio as gr
-import numpy as np
 from PIL import Image
 
 from ganlab.augment.gallery import augment, export_zip, gallery_items, grid_png
@@ -19,7 +18,7 @@ from ganlab.invert.losses import lpips_distance
 from ganlab.invert.targets import prepare_target
 from ganlab.session import StoredLatent
 from ganlab.settings import assets_dir
-from ganlab.ui.context import AppContext, enlarge
+from ganlab.ui.context import AppContext, session_id, side_by_side
 from ganlab.ui.gpu import gpu
 
 
@@ -82,18 +81,18 @@ def build(ctx: AppContext) -> None:
             for rec in runner:
                 if isinstance(rec, InversionResult):
                     m = rec.metrics[0]
-                    store = ctx.sessions.get(request.session_hash or "local")
+                    store = ctx.sessions.get(session_id(request))
                     store.add(StoredLatent(f"{rec.class_names[0]}", model_id, "z", rec.z[:1].cpu(),
                                            c=rec.c[:1].cpu(), thumbnail=rec.images[0], metrics=m), net)
                     done = (f"**Inverted** as class **{rec.class_names[0]}** · PSNR {m['psnr']:.2f} dB · "
                             f"SSIM {m['ssim']:.3f}. Now choose transformations and make a gallery.")
-                    yield (enlarge(np.concatenate([target_u8, rec.images[0]], axis=1), 512), done,
+                    yield (side_by_side(target_u8, rec.images[0]), done,
                            {"model": model_id, "z": rec.z[:1].cpu(), "c": rec.c[:1].cpu(),
                             "class": rec.class_names[0], "source": "upload"})
                     return
                 preview = rec.preview[0] if rec.preview is not None else target_u8 * 0
                 note = f" · {rec.note}" if rec.note else ""
-                yield (enlarge(np.concatenate([target_u8, preview], axis=1), 512),
+                yield (side_by_side(target_u8, preview),
                        f"Step {rec.step} / {rec.total} · loss: {rec.distance_name}{note}", gr.skip())
         except GanlabError as err:
             raise gr.Error(str(err)) from None

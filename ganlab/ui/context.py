@@ -56,6 +56,16 @@ class AppContext:
         return [s.id for s in self.registry.list() if s.kind == kind]
 
 
+def session_id(request) -> str:
+    """The browser session's key for server-side state (a fixed key when run outside a browser)."""
+    return request.session_hash or "local"
+
+
+def side_by_side(left: np.ndarray, right: np.ndarray, size: int = 512) -> np.ndarray:
+    """Two uint8 pictures next to each other, enlarged for display."""
+    return enlarge(np.concatenate([left, right], axis=1), size=size)
+
+
 def enlarge(picture: np.ndarray, size: int = DISPLAY_PX) -> np.ndarray:
     """Nearest-neighbour enlargement so small demo images are visible pixel for pixel."""
     factor = max(1, size // max(picture.shape[:2]))

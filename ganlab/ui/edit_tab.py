@@ -14,7 +14,8 @@ from ganlab.edit.directions import Direction
 from ganlab.errors import GanlabError
 from ganlab.imaging import to_uint8
 from ganlab.session import StoredLatent
-from ganlab.ui.context import AppContext, enlarge
+from ganlab.ui.context import AppContext, side_by_side
+from ganlab.ui.context import session_id as sid
 from ganlab.ui.gpu import gpu
 
 MAX_SLIDERS = 8
@@ -41,8 +42,7 @@ def _ws(ctx: AppContext, item: StoredLatent) -> torch.Tensor:
     model = ctx.pool.get(item.model_id)
     if model.kind != "stylegan2":
         raise GanlabError("editing with directions works on StyleGAN2 latents (BigGAN latents: use Augment)")
-    t = item.tensor.to(model.device)
-    return t.unsqueeze(1).repeat(1, model.num_ws, 1) if item.space == "w" else t
+    return model.to_ws(item.tensor, item.space)
 
 
 def _layers(preset: str, start: float, stop: float, num_ws: int) -> list[int] | None:
@@ -58,7 +58,7 @@ def edited(ctx: AppContext, item: StoredLatent, dirs: list[Direction], alphas: l
     used = [(d, a) for d, a in zip(dirs, alphas) if a]
     new_ws = edit_ws(ws, [d for d, _ in used], [a for _, a in used], layers) if used else ws
     pair = to_uint8(torch.cat([render_edit(model, ws), render_edit(model, new_ws)]))
-    return new_ws, enlarge(np.concatenate(list(pair), axis=1), size=512), pair[1]
+    return new_ws, side_by_side(pair[0], pair[1]), pair[1]
 
 
 def paste_into_photo(item: StoredLatent, face: np.ndarray) -> Image.Image:
@@ -100,8 +100,12 @@ def build(ctx: AppContext):
                 new_dir = gr.Textbox(value="my direction", label="Name")
                 learn = gr.Button("Learn (linear SVM)")
 
-    def sid(request: gr.Request) -> str:
-        return request.session_hash or "local"
+    def current(request: gr.Request, name: str, source_label: str, layer_preset: str, first: float, last: float,
+                alphas: tuple[float, ...]):
+        """The stored latent the controls point at, and its edit: (item, edited ws, display picture, face)."""
+        item = ctx.sessions.get(sid(request)).get(name)
+        dirs = state.directions(ctx, sid(request), item, SOURCE_LABELS[source_label])
+        return (item, *edited(ctx, item, dirs, list(alphas[:len(dirs)]), layer_preset, first, last))
 
     def refresh(request: gr.Request):
         items = [i for i in ctx.sessions.get(sid(request)).items() if ctx.registry.get(i.model_id).kind == "stylegan2"]
@@ -131,9 +135,7 @@ def build(ctx: AppContext):
         if not name:
             return None
         try:
-            item = ctx.sessions.get(sid(request)).get(name)
-            dirs = state.directions(ctx, sid(request), item, SOURCE_LABELS[source_label])
-            _, picture, _ = edited(ctx, item, dirs, list(alphas[:len(dirs)]), layer_preset, first, last)
+            _, _, picture, _ = current(request, name, source_label, layer_preset, first, last, alphas)
         except GanlabError as err:
             raise gr.Error(str(err)) from None
         return picture
@@ -143,9 +145,7 @@ def build(ctx: AppContext):
         if not name:
             raise gr.Error("Pick a stored latent first.")
         try:
-            item = ctx.sessions.get(sid(request)).get(name)
-            dirs = state.directions(ctx, sid(request), item, SOURCE_LABELS[source_label])
-            _, _, face = edited(ctx, item, dirs, list(alphas[:len(dirs)]), layer_preset, first, last)
+            item, _, _, face = current(request, name, source_label, layer_preset, first, last, alphas)
             return paste_into_photo(item, face)
         except GanlabError as err:
             raise gr.Error(str(err)) from None
@@ -153,11 +153,8 @@ def build(ctx: AppContext):
     def save_edit(request: gr.Request, name: str, source_label: str, layer_preset: str, first: float, last: float,
                   as_name: str, *alphas: float) -> str:
         try:
-            store = ctx.sessions.get(sid(request))
-            item = store.get(name)
-            dirs = state.directions(ctx, sid(request), item, SOURCE_LABELS[source_label])
-            new_ws, _, face = edited(ctx, item, dirs, list(alphas[:len(dirs)]), layer_preset, first, last)
-            saved = store.add(StoredLatent(as_name, item.model_id, "w+", new_ws.cpu(), thumbnail=face,
+            item, new_ws, _, face = current(request, name, source_label, layer_preset, first, last, alphas)
+            saved = ctx.sessions.get(sid(request)).add(StoredLatent(as_name, item.model_id, "w+", new_ws.cpu(), thumbnail=face,
                                            source=f"edit of {name}", origin=item.origin),
                               ctx.pool.get(item.model_id))
         except GanlabError as err:

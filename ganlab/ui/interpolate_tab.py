@@ -11,7 +11,7 @@ from PIL import Image
 from ganlab.edit.interpolate import EASINGS, frame_strip, render_interpolation
 from ganlab.errors import GanlabError
 from ganlab.media import write_gif, write_mp4
-from ganlab.ui.context import AppContext
+from ganlab.ui.context import AppContext, session_id
 from ganlab.ui.gpu import gpu
 
 
@@ -54,14 +54,14 @@ def build(ctx: AppContext):
     files = gr.File(label="Downloads (MP4, GIF, strip)", file_count="multiple", elem_id="interp-files")
 
     def refresh(request: gr.Request):
-        choices = ctx.sessions.get(request.session_hash or "local").names()
+        choices = ctx.sessions.get(session_id(request)).names()
         return gr.Dropdown(choices=choices, value=choices[-2:] if len(choices) >= 2 else None)
 
     @gpu(duration=60)
     def run(chosen: list[str], n: float, rate: float, ease: str, loop: bool, request: gr.Request,
             progress: gr.Progress = gr.Progress()):
         try:
-            return make_video(ctx, request.session_hash or "local", chosen, int(n), int(rate), ease, loop, progress)
+            return make_video(ctx, session_id(request), chosen, int(n), int(rate), ease, loop, progress)
         except GanlabError as err:
             raise gr.Error(str(err)) from None
 

@@ -15,16 +15,12 @@ from ganlab.invert.outputs import stored_latent
 from ganlab.invert.projector import ProjectionConfig, ProjectionResult, project, project_w_then_w_plus
 from ganlab.invert.targets import prepare_target
 from ganlab.session import PhotoOrigin
-from ganlab.ui.context import AppContext, enlarge
+from ganlab.ui.context import AppContext, session_id, side_by_side
 from ganlab.ui.gpu import gpu
 
 SPACES = {"W+ (one w per layer)": "w+", "W (one w)": "w", "W, then W+": "w-then-w+"}
 DEFAULT_STEPS = 1000 if torch.cuda.is_available() else 200
 ZEROGPU_SECONDS = 120  # per-call ZeroGPU slot requested; runs needing longer are not yet split into chunks
-
-
-def _side_by_side(target_u8: np.ndarray, current_u8: np.ndarray) -> np.ndarray:
-    return enlarge(np.concatenate([target_u8, current_u8], axis=1), size=512)
 
 
 def _status(step: int, total: int, eta: float, distance_name: str, why: str, notes: list[str]) -> str:
@@ -40,7 +36,7 @@ def run_projection(ctx: AppContext, image: Image.Image | None, model_id: str, sp
     """Stream (side-by-side image, loss curve, status) while projecting; store the result in the session."""
     if image is None:
         raise gr.Error("Add a target image first (or send one from the Align tab).")
-    session = request.session_hash or "local"
+    session = session_id(request)
     try:
         model = ctx.pool.get(model_id)
         if model.kind != "stylegan2":
@@ -65,7 +61,7 @@ def run_projection(ctx: AppContext, image: Image.Image | None, model_id: str, sp
         history.append({"step": rec.step, "distance": rec.losses["distance"]})
         if rec.preview is not None:
             current = rec.preview[0]
-        yield (_side_by_side(target_u8, current), pd.DataFrame(history),
+        yield (side_by_side(target_u8, current), pd.DataFrame(history),
                _status(rec.step, rec.total, rec.eta_s, rec.distance_name, rec.note, target.notes))
 
 
@@ -79,7 +75,7 @@ def _finish(ctx: AppContext, session: str, result: ProjectionResult, target_u8: 
     lines = [f"**Done** after {result.steps_run} steps" + (f" ({result.stopped})" if result.stopped else "") + ".",
              f"PSNR {m['psnr']:.2f} dB · SSIM {m['ssim']:.3f} · {result.distance_name} {m['distance']:.4f}",
              f"Stored in this session as **{latent.name}** ({latent.space}); edit or interpolate it in the other tabs."]
-    return _side_by_side(target_u8, result.images[0]), pd.DataFrame(history), "\n\n".join(lines)
+    return side_by_side(target_u8, result.images[0]), pd.DataFrame(history), "\n\n".join(lines)
 
 
 def build(ctx: AppContext) -> gr.Image:
@@ -106,7 +102,7 @@ def build(ctx: AppContext) -> gr.Image:
         yield from run_projection(ctx, image, model_id, space_label, n_steps, store_as, request)
 
     def stop_run(request: gr.Request) -> None:
-        ctx.cancel(request.session_hash or "local")
+        ctx.cancel(session_id(request))
 
     start.click(start_run, inputs=[target, model, space, steps, name], outputs=[view, curve, status],
                 concurrency_limit=1, concurrency_id="gpu")

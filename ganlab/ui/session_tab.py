@@ -13,6 +13,7 @@ from ganlab.imaging import to_uint8
 from ganlab.models.sampling import class_input
 from ganlab.session import StoredLatent, latent_to_npz_bytes, load_latent_file, projected_w_bytes
 from ganlab.ui.context import AppContext
+from ganlab.ui.context import session_id as _sid
 
 
 def _caption(item: StoredLatent) -> str:
@@ -60,10 +61,6 @@ def download(ctx: AppContext, session: str, name: str, official: bool) -> str:
 def upload(ctx: AppContext, session: str, path: str, model_id: str) -> None:
     model = ctx.pool.get(model_id)
     ctx.sessions.get(session).add(load_latent_file(path, model, model_id), model)
-
-
-def _sid(request: gr.Request) -> str:
-    return request.session_hash or "local"
 
 
 def build(ctx: AppContext):
