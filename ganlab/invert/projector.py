@@ -16,7 +16,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -65,6 +65,22 @@ class ProjectionStep:
     eta_s: float
     preview: np.ndarray | None = None
     note: str = ""
+
+
+@dataclass
+class ProjectionState:
+    """A paused run (all tensors on the CPU): `project(..., resume=state)` continues it exactly.
+
+    Lets a front end split a long projection into calls of bounded length (ZeroGPU slots).
+    """
+
+    step: int
+    w_opt: torch.Tensor
+    noise: dict[str, torch.Tensor]
+    optimizer: dict
+    rng: torch.Tensor
+    history: list[dict[str, float]]
+    elapsed_s: float
 
 
 @dataclass
@@ -126,11 +142,14 @@ def _validate(model: StyleGAN2Model, target: torch.Tensor, cfg: ProjectionConfig
 
 def project(model: StyleGAN2Model, target: torch.Tensor, cfg: ProjectionConfig | None = None,
             init_ws: torch.Tensor | None = None, distance: Distance | None = None,
-            cancel: threading.Event | None = None) -> Iterator[ProjectionStep | ProjectionResult]:
+            cancel: threading.Event | None = None, resume: ProjectionState | None = None,
+            pause_after_s: float | None = None) -> Iterator[ProjectionStep | ProjectionResult | ProjectionState]:
     """Project `target` (`img` [N, 3, R, R] in [-1, 1], R = model resolution) into `cfg.space`.
 
     `init_ws` [N, num_ws, w_dim] starts from a previous result (a finished `w` run, for `w+`) instead
     of the mean w. `cancel` stops the run at the next step; the result then holds the latents so far.
+    With `pause_after_s`, a run still unfinished after that many seconds of this call ends with a
+    `ProjectionState` instead of a result; call again with `resume=` it (same target and cfg) to go on.
     """
     cfg = cfg or ProjectionConfig()
     _validate(model, target, cfg)
@@ -155,13 +174,30 @@ def project(model: StyleGAN2Model, target: torch.Tensor, cfg: ProjectionConfig |
     for v in noise.values():
         v.requires_grad_(cfg.optimize_noise)
     optimizer = torch.optim.Adam(params, betas=(0.9, 0.999), lr=cfg.initial_learning_rate)
+    first_step, history, carried_s = 0, [], 0.0
+    if resume is not None:
+        check_shape("resume.w_opt", resume.w_opt, list(w_opt.shape))
+        with torch.no_grad():
+            w_opt.copy_(resume.w_opt)
+            for name, v in noise.items():
+                v.copy_(resume.noise[name])
+        optimizer.load_state_dict(resume.optimizer)
+        gen.set_state(resume.rng)
+        first_step, history, carried_s = resume.step, list(resume.history), resume.elapsed_s
 
     def synth(w: torch.Tensor) -> torch.Tensor:
         ws = w if cfg.space == "w+" else w.repeat(1, model.num_ws, 1)
         return model.net.synthesis(ws, noise_inputs=noise)
 
-    started, step, stopped, history = time.perf_counter(), 0, "", []
-    for step in range(cfg.num_steps):
+    call_started = time.perf_counter()
+    started, step, stopped = call_started - carried_s, first_step, ""
+    for step in range(first_step, cfg.num_steps):
+        if pause_after_s is not None and step > first_step and time.perf_counter() - call_started >= pause_after_s:
+            yield ProjectionState(step=step, w_opt=w_opt.detach().cpu(),
+                                  noise={k: v.detach().cpu() for k, v in noise.items()},
+                                  optimizer=_to_cpu(optimizer.state_dict()), rng=gen.get_state(),
+                                  history=history, elapsed_s=time.perf_counter() - started)
+            return
         if cancel is not None and cancel.is_set():
             stopped = "cancelled"
             break
@@ -202,7 +238,8 @@ def project(model: StyleGAN2Model, target: torch.Tensor, cfg: ProjectionConfig |
                 preview = to_uint8(synth(w_opt).clamp(-1, 1))
         elapsed = time.perf_counter() - started
         yield ProjectionStep(step=done, total=cfg.num_steps, losses=losses, distance_name=distance.name,
-                             eta_s=elapsed / done * (cfg.num_steps - done), preview=preview, note=distance.why)
+                             eta_s=elapsed / (done - first_step) * (cfg.num_steps - done) if done > first_step else 0.0,
+                             preview=preview, note=distance.why)
         if cfg.target_distance is not None and dist.max().item() <= cfg.target_distance:
             stopped = "target reached"
             break
@@ -211,6 +248,17 @@ def project(model: StyleGAN2Model, target: torch.Tensor, cfg: ProjectionConfig |
 
     yield _result(model, w_opt.detach(), noise, target, cfg, distance, history, stopped,
                   steps_run=step + 1 if stopped != "cancelled" else step)
+
+
+def _to_cpu(tree):
+    """An optimizer state dict with its tensors on the CPU (a paused run may resume on another device)."""
+    if isinstance(tree, torch.Tensor):
+        return tree.detach().cpu().clone()
+    if isinstance(tree, dict):
+        return {k: _to_cpu(v) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [_to_cpu(v) for v in tree]
+    return tree
 
 
 @torch.no_grad()
@@ -231,16 +279,31 @@ def _result(model: StyleGAN2Model, w_opt: torch.Tensor, noise: dict[str, torch.T
                             steps_run=steps_run, distance_name=distance.name, stopped=stopped, history=history)
 
 
+@torch.no_grad()
+def result_from_ws(model: StyleGAN2Model, ws: torch.Tensor, target: torch.Tensor, distance: Distance,
+                   steps_run: int, stopped: str = "", history: list[dict[str, float]] | None = None) -> ProjectionResult:
+    """A result for latents found without the projector (encoder, landscape): the model's constant noise maps."""
+    n = ws.shape[0]
+    noise = {name: model.net.synthesis.get_buffer(f"{name}.noise_const").reshape(1, 1, *shape).repeat(n, 1, 1, 1)
+             for name, shape in model.net.synthesis.noise_shapes().items()}
+    cfg = ProjectionConfig(space="w+")
+    return _result(model, ws, noise, target, cfg, distance, history or [], stopped, steps_run)
+
+
 def project_w_then_w_plus(model: StyleGAN2Model, target: torch.Tensor, cfg: ProjectionConfig | None = None,
                           w_plus_steps: int | None = None, distance: Distance | None = None,
-                          cancel: threading.Event | None = None) -> Iterator[ProjectionStep | ProjectionResult]:
-    """A `w` run, then a `w+` run started from its result (steps numbered across both phases)."""
+                          cancel: threading.Event | None = None,
+                          run: Callable[..., Iterator] = project) -> Iterator[ProjectionStep | ProjectionResult]:
+    """A `w` run, then a `w+` run started from its result (steps numbered across both phases).
+
+    `run` is `project` or a stand-in with its signature (the app's chunked projector).
+    """
     cfg = cfg or ProjectionConfig()
     first = ProjectionConfig(**{**cfg.__dict__, "space": "w"})
     second = ProjectionConfig(**{**cfg.__dict__, "space": "w+", "num_steps": w_plus_steps or cfg.num_steps})
     total = first.num_steps + second.num_steps
     result = None
-    for rec in project(model, target, first, distance=distance, cancel=cancel):
+    for rec in run(model, target, first, distance=distance, cancel=cancel):
         if isinstance(rec, ProjectionResult):
             result = rec
         else:
@@ -249,7 +312,7 @@ def project_w_then_w_plus(model: StyleGAN2Model, target: torch.Tensor, cfg: Proj
     if result.stopped:
         yield result
         return
-    for rec in project(model, target, second, init_ws=result.ws, distance=distance, cancel=cancel):
+    for rec in run(model, target, second, init_ws=result.ws, distance=distance, cancel=cancel):
         if isinstance(rec, ProjectionStep):
             rec.step += first.num_steps
             rec.total = total

@@ -148,3 +148,26 @@ def test_psnr_and_ssim_known_values():
     noisy = (a + 0.5 * torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))).clamp(-1, 1)
     assert ssim(a, noisy).item() < 0.5
     assert np.isfinite(ssim(a, noisy).item())
+
+
+def test_a_run_paused_and_resumed_in_chunks_equals_one_uninterrupted_run(model, sample):
+    """The ZeroGPU path: every call pauses after one step and the next resumes from its state."""
+    from ganlab.invert.projector import ProjectionState
+
+    cfg = ProjectionConfig(num_steps=6, space="w+", **FAST)
+    _, whole = _run(project(model, sample, cfg, distance=FALLBACK))
+    state, calls, steps = None, 0, []
+    while True:
+        calls += 1
+        records = list(project(model, sample, cfg, distance=FALLBACK, resume=state, pause_after_s=0.0))
+        steps += [r.step for r in records if isinstance(r, ProjectionStep)]
+        if isinstance(records[-1], ProjectionResult):
+            chunked = records[-1]
+            break
+        state = records[-1]
+        assert isinstance(state, ProjectionState) and state.w_opt.device.type == "cpu"
+    assert calls == 6 and steps == [1, 2, 3, 4, 5, 6]
+    assert torch.equal(chunked.ws, whole.ws)
+    assert all(torch.equal(chunked.noise[k], whole.noise[k]) for k in whole.noise)
+    assert [h["step"] for h in chunked.history] == [h["step"] for h in whole.history]
+    assert chunked.steps_run == 6

@@ -1,0 +1,32 @@
+"""Project-tab engine use, without a browser: the chunked projector the app runs on ZeroGPU."""
+
+from __future__ import annotations
+
+import torch
+
+from ganlab.invert.losses import FALLBACK_NAME, Distance, fallback_distance
+from ganlab.invert.projector import ProjectionConfig, ProjectionResult, ProjectionStep, project, project_w_then_w_plus
+from ganlab.models.registry import Registry, load_model
+from ganlab.ui import project_tab
+
+FALLBACK = Distance(FALLBACK_NAME, fallback_distance)
+
+
+def test_chunked_projection_matches_one_call_and_streams_every_step(monkeypatch):
+    torch.set_num_threads(1)
+    model = load_model(Registry(), "toyfaces-64")
+    with torch.no_grad():
+        target = model.net.synthesis(model.mapping(model.sample_z(1, seed=4))).clamp(-1, 1)
+    cfg = ProjectionConfig(num_steps=4, w_avg_samples=300, preview_every=0)
+    calls = []
+    real_call = project_tab._projector_call
+    monkeypatch.setattr(project_tab, "_projector_call", lambda *a: calls.append(a[-2]) or real_call(*a))
+
+    def chunked(*args, **kwargs):
+        return project_tab.chunked_project(*args, **kwargs, pause_after_s=0.0)
+
+    records = list(project_w_then_w_plus(model, target, cfg, distance=FALLBACK, run=chunked))
+    whole = list(project_w_then_w_plus(model, target, cfg, distance=FALLBACK, run=project))
+    assert len(calls) == 8  # 4 steps in w, 4 in w+, one GPU call each
+    assert [r.step for r in records if isinstance(r, ProjectionStep)] == list(range(1, 9))
+    assert isinstance(records[-1], ProjectionResult) and torch.equal(records[-1].ws, whole[-1].ws)
