@@ -8,7 +8,6 @@ Saved as `config.json` + `model.safetensors`, tied to the generator it was train
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,11 +17,11 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 
-from ganlab.errors import BadCheckpoint, GanlabError
+from ganlab.errors import GanlabError
 from ganlab.imaging import from_uint8
-from ganlab.invert.losses import FALLBACK_NAME, Distance, fallback_distance, lpips_distance
+from ganlab.invert.netio import (TrainProgress, TrainState, load_net, resume_train_state, run_net_weights,
+                                 save_net, save_train_state, training_distance)
 from ganlab.models.base import check_shape
 from ganlab.models.stylegan2_model import StyleGAN2Model
 
@@ -42,13 +41,26 @@ class EncoderConfig:
     channel_max: int = 128
     hidden: int = 512           # width of the fully connected layer before the ws head
 
-    def channels(self, res: int) -> int:
-        return max(8, min(self.channel_base // res, self.channel_max))
-
     @classmethod
     def for_model(cls, model: StyleGAN2Model, **overrides) -> "EncoderConfig":
         return cls(model_id=model.name, resolution=model.resolution, num_ws=model.num_ws, w_dim=model.w_dim,
                    **overrides)
+
+
+def conv_trunk(resolution: int, channel_base: int, channel_max: int, hidden: int) -> nn.Sequential:
+    """img [N, 3, R, R] -> features [N, hidden]: stride-2 convs down to 4x4, then one fully connected layer.
+
+    Resolution r gets min(channel_base // r, channel_max) channels (at least 8).
+    """
+    def channels(res: int) -> int:
+        return max(8, min(channel_base // res, channel_max))
+
+    layers: list[nn.Module] = [nn.Conv2d(3, channels(resolution), 3, padding=1), nn.LeakyReLU(0.2)]
+    res = resolution
+    while res > 4:
+        layers += [nn.Conv2d(channels(res), channels(res // 2), 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
+        res //= 2
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(channels(4) * 16, hidden), nn.LeakyReLU(0.2))
 
 
 class Encoder(nn.Module):
@@ -57,14 +69,7 @@ class Encoder(nn.Module):
     def __init__(self, cfg: EncoderConfig):
         super().__init__()
         self.cfg = cfg
-        res = cfg.resolution
-        layers: list[nn.Module] = [nn.Conv2d(3, cfg.channels(res), 3, padding=1), nn.LeakyReLU(0.2)]
-        while res > 4:  # stride-2 convs halve the image down to 4x4
-            layers += [nn.Conv2d(cfg.channels(res), cfg.channels(res // 2), 4, stride=2, padding=1),
-                       nn.LeakyReLU(0.2)]
-            res //= 2
-        self.features = nn.Sequential(*layers)
-        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(cfg.channels(4) * 16, cfg.hidden), nn.LeakyReLU(0.2))
+        self.trunk = conv_trunk(cfg.resolution, cfg.channel_base, cfg.channel_max, cfg.hidden)
         self.head = nn.Linear(cfg.hidden, cfg.num_ws * cfg.w_dim)
         with torch.no_grad():  # start close to w_avg: a small first step, not a random latent
             self.head.weight.mul_(0.1)
@@ -73,7 +78,7 @@ class Encoder(nn.Module):
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
         check_shape("img", img, [None, 3, self.cfg.resolution, self.cfg.resolution])
-        delta = self.head(self.fc(self.features(img)))
+        delta = self.head(self.trunk(img))
         return self.w_avg + delta.view(-1, self.cfg.num_ws, self.cfg.w_dim)
 
     def encode_w(self, img: torch.Tensor) -> torch.Tensor:
@@ -101,30 +106,14 @@ def check_fits(enc: Encoder, model: StyleGAN2Model) -> None:
 
 
 def save_encoder(enc: Encoder, folder: Path | str) -> Path:
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "config.json").write_text(json.dumps({"model_type": MODEL_TYPE, "config": asdict(enc.cfg)}, indent=2))
-    save_file({k: v.detach().cpu().contiguous() for k, v in enc.state_dict().items()},
-              str(folder / "model.safetensors"))
-    return folder
+    return save_net(enc, MODEL_TYPE, enc.cfg, folder)
 
 
 def load_encoder(folder: Path | str, model: StyleGAN2Model) -> Encoder:
     """Read a folder written by `save_encoder`, refusing one made for a different generator."""
-    folder = Path(folder)
-    try:
-        meta = json.loads((folder / "config.json").read_text())
-    except (OSError, ValueError) as err:
-        raise BadCheckpoint(f"{folder}/config.json is not readable ({err})") from None
-    if meta.get("model_type") != MODEL_TYPE:
-        raise BadCheckpoint(f"{folder}/config.json is not a ganlab encoder config")
-    enc = Encoder(EncoderConfig(**meta["config"]))
+    enc = load_net(folder, {MODEL_TYPE: lambda cfg: Encoder(EncoderConfig(**cfg))}, "encoder")
     check_fits(enc, model)
-    try:
-        enc.load_state_dict(load_file(str(folder / "model.safetensors")))
-    except Exception as err:
-        raise BadCheckpoint(f"{folder}/model.safetensors does not fit the encoder config ({err})") from None
-    return enc.eval().requires_grad_(False).to(model.device)
+    return enc.to(model.device)
 
 
 def encoder_folder(model_id: str) -> Path:
@@ -158,57 +147,15 @@ class EncoderTrainConfig:
     checkpoint_every: int = 100
 
 
-@dataclass
-class EncoderProgress:
-    step: int
-    total: int
-    losses: dict[str, float]
-    eta_s: float
-    distance_name: str
-    checkpoint: Path | None = None
-
-
-@dataclass
-class _State:
-    enc: Encoder
-    opt: torch.optim.Optimizer
-    step: int = 0
-
-
-def _distance(tcfg: EncoderTrainConfig, device: torch.device) -> Distance:
-    if tcfg.distance == "lpips":
-        return lpips_distance(device)
-    if tcfg.distance == "fallback":
-        return Distance(FALLBACK_NAME, fallback_distance)
-    raise GanlabError(f"distance must be 'fallback' or 'lpips', got {tcfg.distance!r}")
-
-
 def _default_render(resolution: int) -> Renderer:
     from ganlab.data.toyfaces import render_faces
 
     return lambda n, seed: render_faces(n, seed, resolution)[0]
 
 
-def _save(state: _State, run_dir: Path, tcfg: EncoderTrainConfig) -> Path:
-    path = run_dir / "checkpoint.pt"
-    tmp = path.with_suffix(".tmp")
-    torch.save({"E": state.enc.state_dict(), "opt": state.opt.state_dict(), "step": torch.tensor(state.step)}, tmp)
-    tmp.replace(path)
-    (run_dir / "config.json").write_text(json.dumps({"encoder": asdict(state.enc.cfg), "training": asdict(tcfg)},
-                                                    indent=2))
-    return path
-
-
-def _load(state: _State, path: Path, device: torch.device) -> None:
-    ckpt = torch.load(path, map_location=device, weights_only=True)
-    state.enc.load_state_dict(ckpt["E"])
-    state.opt.load_state_dict(ckpt["opt"])
-    state.step = int(ckpt["step"])
-
-
 def train_encoder(model: StyleGAN2Model, tcfg: EncoderTrainConfig, run_dir: Path | str,
                   device: torch.device | str = "cpu", render: Renderer | None = None,
-                  ecfg: EncoderConfig | None = None) -> Iterator[EncoderProgress]:
+                  ecfg: EncoderConfig | None = None) -> Iterator[TrainProgress]:
     """Train E against frozen `model`, resuming from `run_dir/checkpoint.pt` when present.
 
     `render(n, seed)` gives the real images (default: toy faces at the model's resolution).
@@ -219,12 +166,11 @@ def train_encoder(model: StyleGAN2Model, tcfg: EncoderTrainConfig, run_dir: Path
     model.to(device)
     model.net.requires_grad_(False)
     render = render or _default_render(model.resolution)
-    distance = _distance(tcfg, device)
+    distance = training_distance(tcfg.distance, device)
     torch.manual_seed(tcfg.seed)
     enc = build_encoder(model, ecfg).train()
-    state = _State(enc, torch.optim.Adam(enc.parameters(), lr=tcfg.lr, betas=(0.9, 0.99)))
-    if (run_dir / "checkpoint.pt").is_file():
-        _load(state, run_dir / "checkpoint.pt", device)
+    state = TrainState(enc, torch.optim.Adam(enc.parameters(), lr=tcfg.lr, betas=(0.9, 0.99)))
+    resume_train_state(state, run_dir, device)
     start_step, started = state.step, time.perf_counter()
     synthesis = model.net.synthesis
     while state.step < tcfg.steps:
@@ -252,22 +198,21 @@ def train_encoder(model: StyleGAN2Model, tcfg: EncoderTrainConfig, run_dir: Path
 
         state.step += 1
         elapsed = time.perf_counter() - started
-        record = EncoderProgress(step=state.step, total=tcfg.steps,
+        record = TrainProgress(step=state.step, total=tcfg.steps,
                                  losses={"total": total.item(), **{k: v.item() for k, v in losses.items()}},
                                  eta_s=elapsed / (state.step - start_step) * (tcfg.steps - state.step),
                                  distance_name=distance.name)
         if state.step % tcfg.checkpoint_every == 0 or state.step == tcfg.steps:
-            record.checkpoint = _save(state, run_dir, tcfg)
+            record.checkpoint = save_train_state(state, run_dir, {"encoder": asdict(enc.cfg), "training": asdict(tcfg)})
         yield record
 
 
 def export_encoder(run_dir: Path | str, out_dir: Path | str, model: StyleGAN2Model) -> Path:
     """Write the run's encoder in the shipped format (safetensors + JSON config)."""
-    run_dir = Path(run_dir)
-    meta = json.loads((run_dir / "config.json").read_text())
+    meta, weights = run_net_weights(run_dir)
     enc = Encoder(EncoderConfig(**meta["encoder"]))
     check_fits(enc, model)
-    enc.load_state_dict(torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True)["E"])
+    enc.load_state_dict(weights)
     return save_encoder(enc, out_dir)
 
 

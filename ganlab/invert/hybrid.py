@@ -11,14 +11,13 @@ import threading
 from dataclasses import replace
 from typing import Iterator
 
+import numpy as np
 import torch
 
 from ganlab.errors import GanlabError
-from ganlab.imaging import to_uint8
 from ganlab.invert.encoder import Encoder, check_fits
 from ganlab.invert.losses import Distance, lpips_distance
-from ganlab.invert.metrics import psnr, ssim
-from ganlab.invert.projector import ProjectionConfig, ProjectionResult, ProjectionStep, project
+from ganlab.invert.projector import ProjectionConfig, ProjectionResult, ProjectionStep, project, result_from_ws
 from ganlab.models.base import check_shape
 from ganlab.models.stylegan2_model import StyleGAN2Model
 
@@ -62,27 +61,13 @@ def hybrid_project(model: StyleGAN2Model, encoder: Encoder | None, target: torch
     check_fits(encoder, model)
     with torch.no_grad():
         ws = encoder.to(model.device).eval()(target)
-        img = model.net.synthesis(ws, noise_mode="const").clamp(-1, 1)
-        dist = distance(img, target)
-    yield ProjectionStep(step=0, total=steps, losses={"distance": dist.mean().item()}, distance_name=distance.name,
-                         eta_s=0.0, preview=to_uint8(img), note="; ".join(filter(None, ["encoder", distance.why])))
+        result = result_from_ws(model, ws, target, distance, steps_run=0)
+    yield ProjectionStep(step=0, total=steps, losses={"distance": float(np.mean([m["distance"] for m in result.metrics]))},
+                         distance_name=distance.name, eta_s=0.0, preview=result.images,
+                         note="; ".join(filter(None, ["encoder", distance.why])))
     if steps == 0:
-        yield _encoder_result(model, ws, img, target, dist, distance)
+        yield result
         return
     yield from project(model, target, replace(cfg, num_steps=steps, space="w+"), init_ws=ws, distance=distance,
                        cancel=cancel)
 
-
-def _encoder_result(model: StyleGAN2Model, ws: torch.Tensor, img: torch.Tensor, target: torch.Tensor,
-                    dist: torch.Tensor, distance: Distance) -> ProjectionResult:
-    """The encoder's guess in the projector's result format (its noise maps are the model's constants)."""
-    n = ws.shape[0]
-    noise = {name: model.net.synthesis.get_buffer(f"{name}.noise_const").reshape(1, 1, *shape).repeat(n, 1, 1, 1)
-             for name, shape in model.net.synthesis.noise_shapes().items()}
-    metrics = [{"psnr": float(p), "ssim": float(s), "distance": float(d)}
-               for p, s, d in zip(psnr(img, target), ssim(img, target), dist)]
-    if distance.is_lpips:
-        for m in metrics:
-            m["lpips"] = m["distance"]
-    return ProjectionResult(ws=ws.cpu(), w=None, noise={k: v.cpu() for k, v in noise.items()}, images=to_uint8(img),
-                            metrics=metrics, steps_run=0, distance_name=distance.name)

@@ -1,0 +1,302 @@
+"""Landscape learning (Liu et al., "Landscape Learning for Neural Network Inversion", 2022).
+
+A small network theta maps a search variable u [N, u_dim] to ws [N, num_ws, w_dim]. It is trained on
+the optimisation trajectories it produces itself: for a batch of targets, a few Adam steps on u
+through G(theta(u)) are recorded, and theta is then updated so that *every* point on those
+trajectories reconstructs its target well. After training, gradient descent in u reaches a good
+latent in far fewer steps than descent in w+ from the mean w, because theta has reshaped the loss
+landscape around where the descent goes.
+
+Inverting with it (`landscape_project`) is a projector mode: the same step records and result.
+Saved as `config.json` + `model.safetensors`, tied to the generator it was trained for.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ganlab.errors import GanlabError
+from ganlab.imaging import from_uint8, to_uint8
+from ganlab.invert.losses import Distance, lpips_distance
+from ganlab.invert.netio import (TrainProgress, TrainState, load_net, resume_train_state, run_net_weights,
+                                 save_net, save_train_state, training_distance)
+from ganlab.invert.projector import ProjectionResult, ProjectionStep, result_from_ws
+from ganlab.models.base import check_shape
+from ganlab.models.stylegan2_model import StyleGAN2Model
+
+MODEL_TYPE = "ganlab-landscape"
+Renderer = Callable[[int, int], np.ndarray]  # (n, seed) -> uint8 [n, R, R, 3]
+
+
+@dataclass
+class LandscapeConfig:
+    """theta's shape and the generator it belongs to (saved as JSON beside the weights)."""
+
+    model_id: str
+    num_ws: int
+    w_dim: int
+    resolution: int
+    hidden: int = 512
+    depth: int = 2          # hidden layers of the learned correction
+
+    @property
+    def u_dim(self) -> int:
+        return self.num_ws * self.w_dim
+
+
+class LandscapeMap(nn.Module):
+    """theta: u [N, num_ws * w_dim] -> ws [N, num_ws, w_dim] = w_avg + w_scale * u + MLP(u).
+
+    u is a whitened w+ offset. The MLP's last layer starts at zero, so an untrained theta is plain w+
+    descent (from the mean w, without noise maps); training learns the correction that reshapes it.
+    """
+
+    def __init__(self, cfg: LandscapeConfig):
+        super().__init__()
+        self.cfg = cfg
+        layers: list[nn.Module] = []
+        width = cfg.u_dim
+        for _ in range(cfg.depth):
+            layers += [nn.Linear(width, cfg.hidden), nn.LeakyReLU(0.2)]
+            width = cfg.hidden
+        self.mlp = nn.Sequential(*layers)
+        self.head = nn.Linear(width, cfg.u_dim)
+        with torch.no_grad():
+            self.head.weight.zero_()
+            self.head.bias.zero_()
+        self.register_buffer("w_avg", torch.zeros(cfg.w_dim))
+        self.register_buffer("w_scale", torch.ones(()))
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        check_shape("u", u, [None, self.cfg.u_dim])
+        ws = self.w_scale * u + self.head(self.mlp(u))
+        return self.w_avg + ws.view(-1, self.cfg.num_ws, self.cfg.w_dim)
+
+
+def check_fits(lmap: LandscapeMap, model: StyleGAN2Model) -> None:
+    """Refuse a theta trained for another generator."""
+    c = lmap.cfg
+    if c.model_id != model.name:
+        raise GanlabError(f"this landscape map was trained for '{c.model_id}', not '{model.name}'")
+    ours, theirs = (c.num_ws, c.w_dim, c.resolution), (model.num_ws, model.w_dim, model.resolution)
+    if ours != theirs:
+        raise GanlabError(f"landscape map for '{c.model_id}' has (num_ws, w_dim, resolution) {ours} but the "
+                          f"model has {theirs}; retrain it with `python -m ganlab train-landscape --model {model.name}`")
+
+
+def build_landscape(model: StyleGAN2Model, cfg: LandscapeConfig | None = None) -> LandscapeMap:
+    """A fresh theta for `model`, its offset set to the model's mean w."""
+    cfg = cfg or LandscapeConfig(model_id=model.name, num_ws=model.num_ws, w_dim=model.w_dim,
+                                 resolution=model.resolution)
+    lmap = LandscapeMap(cfg)
+    check_fits(lmap, model)
+    w_avg, w_std = model.w_stats(n=2000)
+    lmap.w_avg.copy_(w_avg[0].cpu())
+    lmap.w_scale.fill_(w_std / model.w_dim ** 0.5)  # the per-dimension spread of w
+    return lmap.to(model.device)
+
+
+def save_landscape(lmap: LandscapeMap, folder: Path | str) -> Path:
+    return save_net(lmap, MODEL_TYPE, lmap.cfg, folder)
+
+
+def load_landscape(folder: Path | str, model: StyleGAN2Model) -> LandscapeMap:
+    """Read a folder written by `save_landscape`, refusing one made for a different generator."""
+    lmap = load_net(folder, {MODEL_TYPE: lambda cfg: LandscapeMap(LandscapeConfig(**cfg))}, "landscape")
+    check_fits(lmap, model)
+    return lmap.to(model.device)
+
+
+def landscape_folder(model_id: str) -> Path:
+    from ganlab.settings import assets_dir
+
+    return assets_dir() / "landscapes" / model_id
+
+
+def find_landscape(model: StyleGAN2Model) -> LandscapeMap | None:
+    """The shipped theta for `model`, or None when there is none."""
+    folder = landscape_folder(model.name)
+    return load_landscape(folder, model) if (folder / "config.json").is_file() else None
+
+
+# --- inversion ------------------------------------------------------------------------------------
+
+
+def _descend(model: StyleGAN2Model, lmap: LandscapeMap, target: torch.Tensor, steps: int, lr: float,
+             distance: Distance, u0: torch.Tensor) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Adam on u through G(theta(u)); yields (u before the step, image, per-target distance) each step.
+
+    theta's parameters get no gradient here: only u moves. The same loop records trajectories in
+    training and inverts at use time, so theta is trained for exactly the descent it will see.
+    """
+    u = u0.clone().requires_grad_(True)
+    opt = torch.optim.Adam([u], lr=lr, betas=(0.9, 0.999))
+    for _ in range(steps):
+        img = model.net.synthesis(lmap(u), noise_mode="const")
+        dist = distance(img, target)
+        (grad,) = torch.autograd.grad(dist.sum(), u)
+        yield u.detach().clone(), img.detach(), dist.detach()
+        opt.zero_grad(set_to_none=True)
+        u.grad = grad
+        opt.step()
+    yield u.detach().clone(), None, None
+
+
+def landscape_project(model: StyleGAN2Model, lmap: LandscapeMap, target: torch.Tensor, steps: int = 50,
+                      lr: float = 0.1, distance: Distance | None = None, preview_every: int = 5,
+                      cancel: threading.Event | None = None) -> Iterator[ProjectionStep | ProjectionResult]:
+    """Invert `target` (`img` [N, 3, R, R] in [-1, 1]) by `steps` Adam steps on u from u = 0.
+
+    Yields `ProjectionStep` records and a `ProjectionResult` (w+ latents, the model's constant noise).
+    """
+    check_fits(lmap, model)
+    check_shape("target", target, [None, 3, model.resolution, model.resolution])
+    if steps < 0:
+        raise GanlabError("steps must be 0 or more")
+    distance = distance or lpips_distance(model.device)
+    target = target.to(model.device, torch.float32)
+    lmap = lmap.to(model.device).eval().requires_grad_(False)
+    u0 = torch.zeros(target.shape[0], lmap.cfg.u_dim, device=model.device)
+    started, history, stopped, u = time.perf_counter(), [], "", u0
+    for step, (u, img, dist) in enumerate(_descend(model, lmap, target, steps, lr, distance, u0)):
+        if img is None:
+            break
+        if cancel is not None and cancel.is_set():
+            stopped = "cancelled"
+            break
+        history.append({"step": step + 1, "distance": dist.mean().item()})
+        preview = to_uint8(img.clamp(-1, 1)) if preview_every and step % preview_every == 0 else None
+        elapsed = time.perf_counter() - started
+        yield ProjectionStep(step=step + 1, total=steps, losses={"distance": history[-1]["distance"]},
+                             distance_name=distance.name, eta_s=elapsed / (step + 1) * (steps - step),
+                             preview=preview, note="; ".join(filter(None, ["landscape", distance.why])))
+    with torch.no_grad():
+        ws = lmap(u)
+    yield result_from_ws(model, ws, target, distance, steps_run=len(history), stopped=stopped, history=history)
+
+
+# --- training -------------------------------------------------------------------------------------
+
+
+@dataclass
+class LandscapeTrainConfig:
+    """Everything that decides a training run; saved in the run folder."""
+
+    steps: int = 1000           # theta updates
+    batch: int = 8              # targets per recorded trajectory batch
+    inner_steps: int = 10       # Adam steps on u per recorded trajectory (the budget theta is shaped for)
+    inner_lr: float = 0.1
+    updates_per_trajectory: int = 2   # theta updates drawn from the buffer per new trajectory batch
+    buffer_batches: int = 8     # trajectory batches kept (older ones are dropped)
+    sample: int = 16            # (u, target) pairs per theta update
+    lr: float = 1e-4
+    pixel_weight: float = 1.0   # pixel MSE beside the image distance
+    distance: str = "fallback"  # 'fallback' (fast on CPU) or 'lpips'
+    seed: int = 0
+    checkpoint_every: int = 100
+
+
+def _default_render(resolution: int) -> Renderer:
+    from ganlab.data.toyfaces import render_faces
+
+    return lambda n, seed: render_faces(n, seed, resolution)[0]
+
+
+def train_landscape(model: StyleGAN2Model, tcfg: LandscapeTrainConfig, run_dir: Path | str,
+                    device: torch.device | str = "cpu", render: Renderer | None = None,
+                    lcfg: LandscapeConfig | None = None) -> Iterator[TrainProgress]:
+    """Train theta against frozen `model`, resuming from `run_dir/checkpoint.pt` when present.
+
+    `render(n, seed)` gives the targets (default: toy faces at the model's resolution). The
+    recorded trajectories start at u = 0, as `landscape_project` does.
+    """
+    device = torch.device(device)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    model.to(device)
+    model.net.requires_grad_(False)
+    render = render or _default_render(model.resolution)
+    distance = training_distance(tcfg.distance, device)
+    torch.manual_seed(tcfg.seed)
+    lmap = build_landscape(model, lcfg).train()
+    state = TrainState(lmap, torch.optim.Adam(lmap.parameters(), lr=tcfg.lr, betas=(0.9, 0.99)))
+    resume_train_state(state, run_dir, device)
+    step = state.step
+    buffer: list[tuple[torch.Tensor, torch.Tensor]] = []  # (u [K, u_dim], target [K, 3, R, R]) per batch
+    gen = torch.Generator().manual_seed(tcfg.seed * 7919 + step)
+    start_step, started, inner = step, time.perf_counter(), {}
+    while step < tcfg.steps:
+        if step % tcfg.updates_per_trajectory == 0 or not buffer:
+            target = from_uint8(render(tcfg.batch, tcfg.seed * 1_000_003 + step)).to(device)
+            u0 = torch.zeros(tcfg.batch, lmap.cfg.u_dim, device=device)
+            points, dists = [], []
+            for u, _, dist in _descend(model, lmap, target, tcfg.inner_steps, tcfg.inner_lr, distance, u0):
+                points.append(u)
+                if dist is not None:
+                    dists.append(dist.mean().item())
+            inner = {"inner_first": dists[0], "inner_last": dists[-1]}
+            buffer.append((torch.cat(points), target.repeat(len(points), 1, 1, 1)))
+            buffer = buffer[-tcfg.buffer_batches:]
+        us = torch.cat([b[0] for b in buffer])
+        targets = torch.cat([b[1] for b in buffer])
+        pick = torch.randint(len(us), (tcfg.sample,), generator=gen).to(device)
+        img = model.net.synthesis(lmap(us[pick]), noise_mode="const")
+        dist = distance(img, targets[pick]).mean()
+        pixel = F.mse_loss(img, targets[pick])
+        loss = dist + tcfg.pixel_weight * pixel
+        state.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        state.opt.step()
+
+        step = state.step = step + 1
+        record = TrainProgress(step=step, total=tcfg.steps,
+                                   losses={"total": loss.item(), "distance": dist.item(), "pixel": pixel.item(),
+                                           **inner},
+                                   eta_s=(time.perf_counter() - started) / (step - start_step) * (tcfg.steps - step),
+                                   distance_name=distance.name)
+        if step % tcfg.checkpoint_every == 0 or step == tcfg.steps:
+            record.checkpoint = save_train_state(state, run_dir, {"landscape": asdict(lmap.cfg),
+                                                                  "training": asdict(tcfg)})
+        yield record
+
+
+def export_landscape(run_dir: Path | str, out_dir: Path | str, model: StyleGAN2Model) -> Path:
+    """Write the run's theta in the shipped format (safetensors + JSON config)."""
+    meta, weights = run_net_weights(run_dir)
+    lmap = LandscapeMap(LandscapeConfig(**meta["landscape"]))
+    check_fits(lmap, model)
+    lmap.load_state_dict(weights)
+    return save_landscape(lmap, out_dir)
+
+
+def run_train_landscape(model_id: str, steps: int, batch: int, run_dir: Path | str | None, export: bool,
+                        device: str | None) -> int:
+    """`python -m ganlab train-landscape --model NAME`: train (resuming), optionally export to assets."""
+    from tqdm import tqdm
+
+    from ganlab.models.pool import default_device
+    from ganlab.models.registry import Registry, load_model
+
+    model = load_model(Registry(), model_id)
+    if model.kind != "stylegan2":
+        raise GanlabError(f"landscape maps are trained for StyleGAN2 models; '{model_id}' is {model.kind}")
+    run_dir = Path(run_dir or f"runs/landscape-{model_id}")
+    tcfg = LandscapeTrainConfig(steps=steps, batch=batch)
+    bar = tqdm(total=steps, desc=f"training the landscape map for {model_id}", unit="step")
+    for rec in train_landscape(model, tcfg, run_dir, device=device or default_device()):
+        bar.n = rec.step
+        bar.set_postfix({k: f"{v:.3f}" for k, v in rec.losses.items()})
+    bar.close()
+    if export:
+        out = export_landscape(run_dir, landscape_folder(model_id), model)
+        print(f"exported the landscape map to {out}")
+    return 0
