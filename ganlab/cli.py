@@ -112,7 +112,8 @@ def cmd_project(args: argparse.Namespace) -> int:
 
     from ganlab.imaging import to_uint8
     from ganlab.invert.outputs import write_projection
-    from ganlab.invert.projector import ProjectionConfig, ProjectionResult, project, project_w_then_w_plus
+    from ganlab.invert.methods import invert, result_space
+    from ganlab.invert.projector import ProjectionConfig, ProjectionResult
     from ganlab.invert.targets import prepare_target
     from ganlab.models.pool import default_device
     from ganlab.models.registry import Registry, load_model
@@ -139,7 +140,7 @@ def cmd_project(args: argparse.Namespace) -> int:
     for start in range(0, len(targets), args.batch):
         chunk = targets[start:start + args.batch]
         img = torch.cat([t.img for _, t in chunk]).to(model.device)
-        run = project_w_then_w_plus(model, img, cfg) if args.space == "w-then-w+" else project(model, img, cfg)
+        run = invert(model, img, args.method, args.space, cfg)
         frames, result = [], None
         names = ", ".join(name for name, _ in chunk)
         with tqdm(total=None, desc=f"projecting {names}", unit="step") as bar:
@@ -155,7 +156,7 @@ def cmd_project(args: argparse.Namespace) -> int:
         targets_u8 = to_uint8(img)
         for i, (name, target) in enumerate(chunk):
             folder = write_projection(out, name, i, result, targets_u8[i], frames, model, model_id,
-                                      args.space, target.notes)
+                                      result_space(args.method, args.space), target.notes)
             m = result.metrics[i]
             print(f"{name}: PSNR {m['psnr']:.2f} dB, SSIM {m['ssim']:.3f}, {result.distance_name} "
                   f"{m['distance']:.4f} -> {folder}" + (f" ({result.stopped})" if result.stopped else ""))
@@ -220,6 +221,13 @@ def cmd_train_encoder(args: argparse.Namespace) -> int:
     return run_train_encoder(args.model, args.steps, args.batch, args.run_dir, args.export, args.device)
 
 
+def cmd_train_landscape(args: argparse.Namespace) -> int:
+    from ganlab.invert.landscape import run_train_landscape
+
+    _set_threads(args.threads)
+    return run_train_landscape(args.model, args.steps, args.batch, args.run_dir, args.export, args.device)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ganlab", description="GAN inversion and latent editing lab")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -246,8 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("project", help="find the latent of an image (or of each image in a folder)")
     p.add_argument("--model", required=True, help="a StyleGAN2 model id, or a checkpoint path/URL")
     p.add_argument("--target", required=True, help="an image, or a folder of images (projected in batches)")
-    p.add_argument("--space", choices=["w", "w+", "w-then-w+"], default="w+")
-    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--method", choices=["projector", "fast", "balanced", "best", "landscape"], default="projector",
+                   help="projector: optimise from the mean w; fast/balanced/best: the trained encoder, then 0/100/500 "
+                        "projector steps; landscape: --steps steps through the learned landscape map")
+    p.add_argument("--space", choices=["w", "w+", "w-then-w+"], default="w+", help="for --method projector")
+    p.add_argument("--steps", type=int, default=1000, help="for --method projector and landscape")
     p.add_argument("--batch", type=int, default=8, help="images projected at once")
     p.add_argument("--pixel-loss", choices=["none", "mse", "l1"], default="none")
     p.add_argument("--pixel-weight", type=float, default=0.0)
@@ -294,6 +305,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="torch CPU threads (1 is fastest on a busy 2-core machine)")
     p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     p.set_defaults(func=cmd_train_encoder)
+
+    p = sub.add_parser("train-landscape", help="learn a landscape map for fast projection (resumable)")
+    p.add_argument("--model", required=True)
+    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--batch", type=int, default=8, help="targets per recorded trajectory batch")
+    p.add_argument("--run-dir", help="checkpoints (default runs/landscape-MODEL)")
+    p.add_argument("--export", action="store_true", help="write the map to assets/landscapes/MODEL")
+    p.add_argument("--threads", type=int, help="torch CPU threads (1 is fastest on a busy 2-core machine)")
+    p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    p.set_defaults(func=cmd_train_landscape)
 
     p = sub.add_parser("train", help="train a bundled demo generator (resumes from its run folder)")
     p.add_argument("--model", required=True, help="toyfaces-64 or toyobjects-64")

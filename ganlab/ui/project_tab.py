@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import threading
+
 import gradio as gr
 import numpy as np
 import pandas as pd
@@ -10,17 +13,55 @@ from PIL import Image
 
 from ganlab.errors import GanlabError
 from ganlab.imaging import to_uint8
-from ganlab.invert.losses import lpips_distance
+from ganlab.invert.losses import Distance, lpips_distance
+from ganlab.invert.methods import invert, result_space
 from ganlab.invert.outputs import stored_latent
-from ganlab.invert.projector import ProjectionConfig, ProjectionResult, project, project_w_then_w_plus
+from ganlab.invert.projector import ProjectionConfig, ProjectionResult, ProjectionState, project
 from ganlab.invert.targets import prepare_target
+from ganlab.models.stylegan2_model import StyleGAN2Model
 from ganlab.session import PhotoOrigin
 from ganlab.ui.context import AppContext, session_id, side_by_side
 from ganlab.ui.gpu import gpu
 
 SPACES = {"W+ (one w per layer)": "w+", "W (one w)": "w", "W, then W+": "w-then-w+"}
+METHODS = {"Optimise from the mean w": "projector", "Encoder only (instant)": "fast",
+           "Encoder + 100 steps": "balanced", "Encoder + 500 steps": "best", "Landscape map (uses Steps)": "landscape"}
 DEFAULT_STEPS = 1000 if torch.cuda.is_available() else 200
-ZEROGPU_SECONDS = 120  # per-call ZeroGPU slot requested; runs needing longer are not yet split into chunks
+ZEROGPU_SECONDS = 120  # the ZeroGPU slot each GPU call requests
+CHUNK_SECONDS = 90     # a projector call pauses after this long; the next call resumes it in a fresh slot
+
+
+@gpu(duration=ZEROGPU_SECONDS)
+def _projector_call(model, target, cfg, init_ws, distance, cancel, state, pause_after_s):
+    yield from project(model, target, cfg, init_ws=init_ws, distance=distance, cancel=cancel, resume=state,
+                       pause_after_s=pause_after_s)
+
+
+def chunked_project(model: StyleGAN2Model, target: torch.Tensor, cfg: ProjectionConfig,
+                    init_ws: torch.Tensor | None = None, distance: Distance | None = None,
+                    cancel: threading.Event | None = None, pause_after_s: float = CHUNK_SECONDS):
+    """`project` as a series of GPU calls of bounded length, so long runs fit ZeroGPU's slot limit."""
+    state = None
+    while True:
+        for rec in _projector_call(model, target, cfg, init_ws, distance, cancel, state, pause_after_s):
+            if isinstance(rec, ProjectionState):
+                state = rec
+                break
+            yield rec
+        else:
+            return
+
+
+@gpu(duration=ZEROGPU_SECONDS)
+def _one_call(model, target, method, space, cfg, distance, cancel):
+    yield from invert(model, target, method, space, cfg, distance=distance, cancel=cancel)
+
+
+def _records(model, target, method, space, cfg, distance, cancel):
+    """The run's records: the projector in chunks; the encoder and landscape methods (short) in one call."""
+    if method == "projector":
+        return invert(model, target, method, space, cfg, distance=distance, cancel=cancel, run=chunked_project)
+    return _one_call(model, target, method, space, cfg, distance, cancel)
 
 
 def _status(step: int, total: int, eta: float, distance_name: str, why: str, notes: list[str]) -> str:
@@ -31,8 +72,8 @@ def _status(step: int, total: int, eta: float, distance_name: str, why: str, not
     return "\n\n".join(lines)
 
 
-def run_projection(ctx: AppContext, image: Image.Image | None, model_id: str, space_label: str, steps: float,
-                   name: str, request: gr.Request):
+def run_projection(ctx: AppContext, image: Image.Image | None, model_id: str, method_label: str, space_label: str,
+                   steps: float, name: str, request: gr.Request):
     """Stream (side-by-side image, loss curve, status) while projecting; store the result in the session."""
     if image is None:
         raise gr.Error("Add a target image first (or send one from the Align tab).")
@@ -44,18 +85,21 @@ def run_projection(ctx: AppContext, image: Image.Image | None, model_id: str, sp
         target = prepare_target(image, model.resolution)
     except GanlabError as err:
         raise gr.Error(str(err)) from None
-    space = SPACES[space_label]
-    cfg = ProjectionConfig(num_steps=int(steps), space="w" if space == "w" else "w+", preview_every=5)
+    method, space = METHODS[method_label], SPACES[space_label]
+    cfg = ProjectionConfig(num_steps=int(steps), preview_every=5)
     cancel = ctx.new_cancel(session)
     distance = lpips_distance(model.device)
     img = target.img.to(model.device)
-    runner = project_w_then_w_plus(model, img, cfg, distance=distance, cancel=cancel) if space == "w-then-w+" \
-        else project(model, img, cfg, distance=distance, cancel=cancel)
     target_u8 = to_uint8(img)[0]
     current, history = target_u8 * 0, []
-    for rec in runner:
+    try:
+        runner = _records(model, img, method, space, cfg, distance, cancel)
+        first = next(runner)
+    except GanlabError as err:
+        raise gr.Error(str(err)) from None
+    for rec in itertools.chain([first], runner):
         if isinstance(rec, ProjectionResult):
-            yield _finish(ctx, session, rec, target_u8, model_id, cfg.space, name or "projection", history,
+            yield _finish(ctx, session, rec, target_u8, model_id, result_space(method, space), name or "projection", history,
                           ctx.origin_of(session, image))
             return
         history.append({"step": rec.step, "distance": rec.losses["distance"]})
@@ -86,7 +130,9 @@ def build(ctx: AppContext) -> gr.Image:
             target = gr.Image(label="Target (an aligned face works best)", type="pil", format="png",
                               elem_id="project-target")
             model = gr.Dropdown(models, value="toyfaces-64", label="Model")
-            space = gr.Radio(list(SPACES), value=next(iter(SPACES)), label="Latent space")
+            method = gr.Radio(list(METHODS), value=next(iter(METHODS)), label="Method",
+                              info="The encoder and landscape map are trained per model (the bundled face model has both)")
+            space = gr.Radio(list(SPACES), value=next(iter(SPACES)), label="Latent space (optimising)")
             steps = gr.Slider(10, 1000, value=DEFAULT_STEPS, step=10, label="Steps", elem_id="project-steps")
             name = gr.Textbox(value="projection", label="Store the result as")
             with gr.Row():
@@ -97,14 +143,13 @@ def build(ctx: AppContext) -> gr.Image:
             curve = gr.LinePlot(x="step", y="distance", label="Loss", height=220)
             status = gr.Markdown(elem_id="project-status")
 
-    @gpu(duration=ZEROGPU_SECONDS)
-    def start_run(image, model_id, space_label, n_steps, store_as, request: gr.Request):
-        yield from run_projection(ctx, image, model_id, space_label, n_steps, store_as, request)
+    def start_run(image, model_id, method_label, space_label, n_steps, store_as, request: gr.Request):
+        yield from run_projection(ctx, image, model_id, method_label, space_label, n_steps, store_as, request)
 
     def stop_run(request: gr.Request) -> None:
         ctx.cancel(session_id(request))
 
-    start.click(start_run, inputs=[target, model, space, steps, name], outputs=[view, curve, status],
+    start.click(start_run, inputs=[target, model, method, space, steps, name], outputs=[view, curve, status],
                 concurrency_limit=1, concurrency_id="gpu")
     stop.click(stop_run, queue=False)
     return target
