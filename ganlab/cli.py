@@ -211,7 +211,8 @@ def cmd_augment(args: argparse.Namespace) -> int:
     transforms = args.transforms.split(",") if args.transforms else None
     return run_augment(args.folder, args.model, transforms, args.per_image, args.out, cls=args.class_name,
                        steps=args.steps, starts=args.starts, walks_path=args.walks, jitter=args.jitter,
-                       truncation=args.truncation, seed=args.seed, device=args.device)
+                       truncation=args.truncation, seed=args.seed, device=args.device,
+                       use_encoder=not args.no_encoder)
 
 
 def cmd_train_encoder(args: argparse.Namespace) -> int:
@@ -289,6 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--class", dest="class_name", default="auto", help="class name or index, or auto")
     p.add_argument("--steps", type=int, default=200, help="inversion steps")
     p.add_argument("--starts", type=int, default=4, help="random starts per image")
+    p.add_argument("--no-encoder", action="store_true",
+                   help="ignore the model's encoder (by default inversion starts from its guess of z and class)")
     p.add_argument("--walks", help="walks file (default: the model's shipped walks)")
     p.add_argument("--jitter", type=float, default=0.2, help="z jitter between samples")
     p.add_argument("--truncation", type=float, default=1.0)
@@ -296,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     p.set_defaults(func=cmd_augment)
 
-    p = sub.add_parser("train-encoder", help="train an image -> latent encoder for a StyleGAN2 model (resumable)")
+    p = sub.add_parser("train-encoder", help="train an image -> latent encoder (StyleGAN2: ws; BigGAN: z and class)")
     p.add_argument("--model", required=True)
     p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--batch", type=int, default=16)

@@ -30,6 +30,7 @@ from ganlab.augment.walks import WalkSet, default_walks_path, load_walks
 from ganlab.errors import GanlabError
 from ganlab.imaging import grid, to_uint8
 from ganlab.invert.biggan import AUTO, InversionConfig, InversionResult, invert
+from ganlab.invert.object_encoder import ObjectEncoder, encoder_start, find_object_encoder
 from ganlab.models.biggan import Z_BOUND, BigGANModel, find_class
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
@@ -237,11 +238,14 @@ class _FolderJob:
     jitter: float
     per_image_steps: int
     seed: int
+    encoder: ObjectEncoder | None = None   # starts each inversion from its guess when present
 
     def run(self, name: str, target: torch.Tensor) -> tuple[InversionResult, Gallery]:
         """Invert one image and render its augmentations, seeded by its file name so that reruns repeat it."""
         base = (self.seed * 1_000_003 + zlib.crc32(name.encode())) % 2**31
-        records = invert(self.model, target, self.cls, replace(self.cfg, seed=base))
+        init = None if self.encoder is None else \
+            encoder_start(self.encoder, self.model, target, self.cls, self.cfg.truncation)
+        records = invert(self.model, target, self.cls, replace(self.cfg, seed=base), init=init)
         result = next(rec for rec in records if isinstance(rec, InversionResult))
         device = self.model.device
         gallery = augment(self.model, result.z.to(device), result.c.to(device),
@@ -252,7 +256,7 @@ class _FolderJob:
 
 def _folder_job(model_id: str, transforms: Sequence[str] | None, per_image: int, cls: str, steps: int, starts: int,
                 walks_path: str | Path | None, jitter: float, truncation: float, per_image_steps: int, seed: int,
-                device: str | None) -> _FolderJob:
+                device: str | None, use_encoder: bool = True) -> _FolderJob:
     """Check the arguments and load the model and its walks (before anything is written)."""
     from ganlab.models.pool import default_device
     from ganlab.models.registry import Registry, load_model
@@ -275,14 +279,18 @@ def _folder_job(model_id: str, transforms: Sequence[str] | None, per_image: int,
     if missing:
         print(f"no learned walks for {', '.join(missing)} (looked in {walks_file}); "
               f"those use per-image optimisation, which is slower")
+    encoder = find_object_encoder(model) if use_encoder else None
+    if use_encoder and encoder is None:
+        print(f"no encoder for {model_id}: inversions start from random z "
+              f"(train one with `python -m ganlab train-encoder --model {model_id} --export`)")
     cfg = InversionConfig(num_steps=steps, starts=starts, truncation=truncation, preview_every=0)
-    return _FolderJob(model, cls, cfg, transforms, per_image, walks, jitter, per_image_steps, seed)
+    return _FolderJob(model, cls, cfg, transforms, per_image, walks, jitter, per_image_steps, seed, encoder)
 
 
 def run_augment(folder: str | Path, model_id: str, transforms: Sequence[str] | None, per_image: int,
                 out: str | Path, cls: str = AUTO, steps: int = 200, starts: int = 4,
                 walks_path: str | Path | None = None, jitter: float = 0.2, truncation: float = 1.0,
-                per_image_steps: int = 60, seed: int = 0, device: str | None = None) -> int:
+                per_image_steps: int = 60, seed: int = 0, device: str | None = None, use_encoder: bool = True) -> int:
     """CLI `augment`: invert every image in `folder` and write `per_image` labelled augmentations of each.
 
     Resumable: sources listed in OUT/index.jsonl are skipped. Unreadable files are skipped and listed.
@@ -293,7 +301,7 @@ def run_augment(folder: str | Path, model_id: str, transforms: Sequence[str] | N
 
     files = _list_images(Path(folder))
     job = _folder_job(model_id, transforms, per_image, cls, steps, starts, walks_path, jitter, truncation,
-                      per_image_steps, seed, device)
+                      per_image_steps, seed, device, use_encoder)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     done = _read_index(out)

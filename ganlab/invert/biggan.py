@@ -204,16 +204,22 @@ def _rows(model: BigGANModel, classes: torch.Tensor, run: _Run) -> tuple[torch.T
 
 def invert(model: BigGANModel, target: torch.Tensor, cls: str | int = AUTO, cfg: InversionConfig | None = None,
            distance: Distance | None = None, cancel: threading.Event | None = None,
-           candidates: Sequence[str | int] | None = None) -> Iterator[ProjectionStep | InversionResult]:
+           candidates: Sequence[str | int] | None = None,
+           init: tuple[torch.Tensor, torch.Tensor] | None = None) -> Iterator[ProjectionStep | InversionResult]:
     """Invert `target` (`img` [N, 3, R, R] in [-1, 1]) with class `cls` (name or index) or 'auto'.
 
     'auto' screens `candidates` (default: every class; give a shortlist for ImageNet's 1000).
+    `init` = (z [N, z_dim], class index [N]), an encoder's guess: each target's first start begins at
+    its z, every start uses its class, and the class search is skipped.
     """
     cfg = cfg or InversionConfig()
     _validate(model, target, cfg)
     n, s = target.shape[0], cfg.starts
+    if init is not None:
+        check_shape("init z", init[0], [n, model.z_dim])
+        check_shape("init classes", init[1], [n])
     pool = [find_class(q, model.class_names) for q in (candidates or range(model.num_classes))]
-    auto = isinstance(cls, str) and cls.strip().lower() == AUTO
+    auto = init is None and isinstance(cls, str) and cls.strip().lower() == AUTO
     screen = auto and len(pool) > cfg.top_k
     k = min(cfg.top_k, len(pool))
     total = cfg.num_steps + (cfg.shortlist_steps if auto else 0) + (cfg.screen_steps if screen else 0)
@@ -244,6 +250,12 @@ def invert(model: BigGANModel, target: torch.Tensor, cls: str | int = AUTO, cfg:
         rows = (torch.arange(n) * k * s)[:, None] + (best * s)[:, None] + torch.arange(s)[None]
         rows = rows.reshape(-1)
         phase = _Phase("main run", state.z[rows], state.c[rows], state.row_class[rows], s, cfg.num_steps)
+    elif init is not None:
+        given = init[1].cpu().long().repeat_interleave(s)
+        z, c = _rows(model, given, run)
+        bound = Z_BOUND * cfg.truncation
+        z.view(n, s, -1)[:, 0] = init[0].to(z.device, z.dtype).clamp(-bound, bound)
+        phase = _Phase("main run from the encoder", z, c, given, s, cfg.num_steps)
     else:
         given = torch.full((n * s,), find_class(cls, model.class_names), dtype=torch.long)
         phase = _Phase("main run", *_rows(model, given, run), given, s, cfg.num_steps)

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from ganlab.errors import GanlabError
 from ganlab.imaging import from_uint8
 from ganlab.invert.netio import (TrainProgress, TrainState, load_net, resume_train_state, run_net_weights,
-                                 save_net, save_train_state, training_distance)
+                                 save_net, save_train_state, show_progress, training_distance)
 from ganlab.models.base import check_shape
 from ganlab.models.stylegan2_model import StyleGAN2Model
 
@@ -218,23 +218,26 @@ def export_encoder(run_dir: Path | str, out_dir: Path | str, model: StyleGAN2Mod
 
 def run_train_encoder(model_id: str, steps: int, batch: int, run_dir: Path | str | None, export: bool,
                       device: str | None) -> int:
-    """`python -m ganlab train-encoder --model NAME`: train (resuming), optionally export to assets."""
-    from tqdm import tqdm
+    """`python -m ganlab train-encoder --model NAME`: train (resuming), optionally export to assets.
 
+    StyleGAN2 models get an image -> ws encoder; BigGAN models an image -> (z, class) encoder.
+    """
     from ganlab.models.pool import default_device
     from ganlab.models.registry import Registry, load_model
 
     model = load_model(Registry(), model_id)
-    if model.kind != "stylegan2":
-        raise GanlabError(f"encoders are trained for StyleGAN2 models; '{model_id}' is {model.kind}")
     run_dir = Path(run_dir or f"runs/encoder-{model_id}")
-    tcfg = EncoderTrainConfig(steps=steps, batch=batch)
-    bar = tqdm(total=steps, desc=f"training the encoder for {model_id}", unit="step")
-    for rec in train_encoder(model, tcfg, run_dir, device=device or default_device()):
-        bar.n = rec.step
-        bar.set_postfix({k: f"{v:.3f}" for k, v in rec.losses.items()})
-    bar.close()
+    device = device or default_device()
+    if model.kind == "biggan":
+        from ganlab.invert.object_encoder import (ObjectEncoderTrainConfig, export_object_encoder,
+                                                  train_object_encoder)
+
+        records = train_object_encoder(model, ObjectEncoderTrainConfig(steps=steps, batch=batch), run_dir, device)
+        exporter = export_object_encoder
+    else:
+        records = train_encoder(model, EncoderTrainConfig(steps=steps, batch=batch), run_dir, device=device)
+        exporter = export_encoder
+    show_progress(records, steps, f"training the encoder for {model_id}")
     if export:
-        out = export_encoder(run_dir, encoder_folder(model_id), model)
-        print(f"exported the encoder to {out}")
+        print(f"exported the encoder to {exporter(run_dir, encoder_folder(model_id), model)}")
     return 0

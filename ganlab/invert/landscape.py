@@ -28,7 +28,7 @@ from ganlab.errors import GanlabError
 from ganlab.imaging import from_uint8, to_uint8
 from ganlab.invert.losses import Distance, lpips_distance
 from ganlab.invert.netio import (TrainProgress, TrainState, load_net, resume_train_state, run_net_weights,
-                                 save_net, save_train_state, training_distance)
+                                 save_net, save_train_state, show_progress, training_distance)
 from ganlab.invert.projector import ProjectionResult, ProjectionStep, result_from_ws
 from ganlab.models.base import check_shape
 from ganlab.models.stylegan2_model import StyleGAN2Model
@@ -281,8 +281,6 @@ def export_landscape(run_dir: Path | str, out_dir: Path | str, model: StyleGAN2M
 def run_train_landscape(model_id: str, steps: int, batch: int, run_dir: Path | str | None, export: bool,
                         device: str | None) -> int:
     """`python -m ganlab train-landscape --model NAME`: train (resuming), optionally export to assets."""
-    from tqdm import tqdm
-
     from ganlab.models.pool import default_device
     from ganlab.models.registry import Registry, load_model
 
@@ -290,13 +288,9 @@ def run_train_landscape(model_id: str, steps: int, batch: int, run_dir: Path | s
     if model.kind != "stylegan2":
         raise GanlabError(f"landscape maps are trained for StyleGAN2 models; '{model_id}' is {model.kind}")
     run_dir = Path(run_dir or f"runs/landscape-{model_id}")
-    tcfg = LandscapeTrainConfig(steps=steps, batch=batch)
-    bar = tqdm(total=steps, desc=f"training the landscape map for {model_id}", unit="step")
-    for rec in train_landscape(model, tcfg, run_dir, device=device or default_device()):
-        bar.n = rec.step
-        bar.set_postfix({k: f"{v:.3f}" for k, v in rec.losses.items()})
-    bar.close()
+    records = train_landscape(model, LandscapeTrainConfig(steps=steps, batch=batch), run_dir,
+                              device=device or default_device())
+    show_progress(records, steps, f"training the landscape map for {model_id}")
     if export:
-        out = export_landscape(run_dir, landscape_folder(model_id), model)
-        print(f"exported the landscape map to {out}")
+        print(f"exported the landscape map to {export_landscape(run_dir, landscape_folder(model_id), model)}")
     return 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 import torch.nn as nn
@@ -103,3 +103,13 @@ def run_net_weights(run_dir: Path | str) -> tuple[dict, dict]:
     run_dir = Path(run_dir)
     meta = json.loads((run_dir / "config.json").read_text())
     return meta, torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True)["net"]
+
+
+def show_progress(records: Iterator[TrainProgress], total: int, desc: str) -> None:
+    """Drive a training run with a tqdm bar of its losses (the CLI front end)."""
+    from tqdm import tqdm
+
+    with tqdm(total=total, desc=desc, unit="step") as bar:
+        for rec in records:
+            bar.n = rec.step
+            bar.set_postfix({k: f"{v:.3f}" for k, v in rec.losses.items()})

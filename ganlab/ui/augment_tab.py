@@ -15,6 +15,7 @@ from ganlab.errors import GanlabError
 from ganlab.imaging import to_uint8
 from ganlab.invert.biggan import InversionConfig, InversionResult, invert
 from ganlab.invert.losses import lpips_distance
+from ganlab.invert.object_encoder import encoder_start, find_object_encoder
 from ganlab.invert.targets import prepare_target
 from ganlab.session import StoredLatent
 from ganlab.settings import assets_dir
@@ -55,6 +56,8 @@ def build(ctx: AppContext) -> None:
             model = gr.Dropdown(models, value="toyobjects-64", label="BigGAN model")
             cls = gr.Textbox(value="auto", label="Class (name, index, or auto)")
             steps = gr.Slider(20, 1000, value=150, step=10, label="Inversion steps", elem_id="augment-steps")
+            use_encoder = gr.Checkbox(value=True, label="Start from the encoder's guess",
+                                      info="Its z and class, refined by the steps above; random starts otherwise")
             go = gr.Button("Invert", variant="primary", elem_id="augment-invert")
         with gr.Column(scale=2):
             view = gr.Image(label="Target | reconstruction", type="numpy", interactive=False)
@@ -69,14 +72,20 @@ def build(ctx: AppContext) -> None:
     files = gr.File(label="Downloads (grid PNG, zip with labels.csv)", file_count="multiple", elem_id="augment-files")
 
     @gpu(duration=120)
-    def run_invert(request: gr.Request, picture: Image.Image | None, model_id: str, class_query: str, n_steps: float):
+    def run_invert(request: gr.Request, picture: Image.Image | None, model_id: str, class_query: str, n_steps: float,
+                   start_from_encoder: bool):
         if picture is None:
             raise gr.Error("Add an image first.")
         try:
             net = ctx.pool.get(model_id)
             target = prepare_target(picture, net.resolution)
-            runner = invert(net, target.img.to(net.device), class_query.strip() or "auto",
-                            InversionConfig(num_steps=int(n_steps)), distance=lpips_distance(net.device))
+            query = class_query.strip() or "auto"
+            encoder = find_object_encoder(net) if start_from_encoder else None
+            if start_from_encoder and encoder is None:
+                gr.Warning(f"There is no encoder for {model_id}: starting from random z instead.")
+            init = None if encoder is None else encoder_start(encoder, net, target.img, query)
+            runner = invert(net, target.img.to(net.device), query, InversionConfig(num_steps=int(n_steps)),
+                            distance=lpips_distance(net.device), init=init)
             target_u8 = to_uint8(target.img)[0]
             for rec in runner:
                 if isinstance(rec, InversionResult):
@@ -121,7 +130,7 @@ def build(ctx: AppContext) -> None:
         shown = [(a.image, f"{a.transform} {a.magnitude:g}") for a in result.augmentations]
         return shown, [str(folder / "augmentations.png"), str(zip_path)]
 
-    go.click(run_invert, [image, model, cls, steps], [view, status, state], concurrency_limit=1,
+    go.click(run_invert, [image, model, cls, steps, use_encoder], [view, status, state], concurrency_limit=1,
              concurrency_id="gpu")
     make.click(run_gallery, [state, transforms, magnitudes, samples], [gallery, files], concurrency_limit=1,
                concurrency_id="gpu")

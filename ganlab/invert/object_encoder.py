@@ -1,0 +1,209 @@
+"""An encoder for BigGAN models: image -> (z, class), the starting point BigGAN inversion refines.
+
+Trained against a frozen BigGAN on generated pairs (class y and z -> img; E must give back z and y,
+and G(E's z, y) must re-synthesise img) and on rendered images with their true class (E's class must
+be right, G(E's z, class) must look like them). Saved like the StyleGAN2 encoder, tied to its model.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ganlab.errors import GanlabError
+from ganlab.imaging import from_uint8
+from ganlab.invert.biggan import truncated_normal
+from ganlab.invert.encoder import conv_trunk
+from ganlab.invert.netio import (TrainProgress, TrainState, load_net, resume_train_state, run_net_weights,
+                                 save_net, save_train_state, training_distance)
+from ganlab.models.base import check_shape
+from ganlab.models.biggan import Z_BOUND, BigGANModel, find_class
+
+MODEL_TYPE = "ganlab-object-encoder"
+LabelledRenderer = Callable[[int, int], tuple[np.ndarray, np.ndarray]]  # (n, seed) -> uint8 images, classes
+
+
+@dataclass
+class ObjectEncoderConfig:
+    """The encoder's shape and the BigGAN it belongs to (saved as JSON beside the weights)."""
+
+    model_id: str
+    resolution: int
+    z_dim: int
+    num_classes: int
+    channel_base: int = 1024
+    channel_max: int = 128
+    hidden: int = 512
+
+    @classmethod
+    def for_model(cls, model: BigGANModel, **overrides) -> "ObjectEncoderConfig":
+        return cls(model_id=model.name, resolution=model.resolution, z_dim=model.z_dim,
+                   num_classes=model.num_classes, **overrides)
+
+
+class ObjectEncoder(nn.Module):
+    """img [N, 3, R, R] in [-1, 1] -> (z [N, z_dim] within BigGAN's [-2, 2] range, class logits [N, classes])."""
+
+    def __init__(self, cfg: ObjectEncoderConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.trunk = conv_trunk(cfg.resolution, cfg.channel_base, cfg.channel_max, cfg.hidden)
+        self.z_head = nn.Linear(cfg.hidden, cfg.z_dim)
+        self.class_head = nn.Linear(cfg.hidden, cfg.num_classes)
+
+    def forward(self, img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        check_shape("img", img, [None, 3, self.cfg.resolution, self.cfg.resolution])
+        h = self.trunk(img)
+        return Z_BOUND * torch.tanh(self.z_head(h)), self.class_head(h)
+
+
+def check_fits(enc: ObjectEncoder, model: BigGANModel) -> None:
+    """Refuse an encoder trained for another generator."""
+    c = enc.cfg
+    if c.model_id != model.name:
+        raise GanlabError(f"this encoder was trained for '{c.model_id}', not '{model.name}'")
+    ours, theirs = (c.z_dim, c.num_classes, c.resolution), (model.z_dim, model.num_classes, model.resolution)
+    if ours != theirs:
+        raise GanlabError(f"encoder for '{c.model_id}' has (z_dim, classes, resolution) {ours} but the model has "
+                          f"{theirs}; retrain it with `python -m ganlab train-encoder --model {model.name}`")
+
+
+def save_object_encoder(enc: ObjectEncoder, folder: Path | str) -> Path:
+    return save_net(enc, MODEL_TYPE, enc.cfg, folder)
+
+
+def load_object_encoder(folder: Path | str, model: BigGANModel) -> ObjectEncoder:
+    enc = load_net(folder, {MODEL_TYPE: lambda cfg: ObjectEncoder(ObjectEncoderConfig(**cfg))}, "object encoder")
+    check_fits(enc, model)
+    return enc.to(model.device)
+
+
+def find_object_encoder(model: BigGANModel) -> ObjectEncoder | None:
+    """The shipped encoder for `model` (assets/encoders/ID), or None."""
+    from ganlab.invert.encoder import encoder_folder
+
+    folder = encoder_folder(model.name)
+    return load_object_encoder(folder, model) if (folder / "config.json").is_file() else None
+
+
+@torch.no_grad()
+def encode(enc: ObjectEncoder, model: BigGANModel, target: torch.Tensor,
+           truncation: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(z [N, z_dim] inside the truncation range, class index [N]) for `target` (`img` in [-1, 1])."""
+    check_fits(enc, model)
+    z, logits = enc.to(model.device).eval()(target.to(model.device, torch.float32))
+    bound = Z_BOUND * truncation
+    return z.clamp(-bound, bound), logits.argmax(1)
+
+
+def encoder_start(enc: ObjectEncoder, model: BigGANModel, target: torch.Tensor, cls: str | int = "auto",
+                  truncation: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """`invert`'s `init` from encoder `enc`: its z and its class, or class `cls` when one is given."""
+    z, classes = encode(enc, model, target, truncation)
+    if not (isinstance(cls, str) and cls.strip().lower() == "auto"):
+        classes = torch.full_like(classes, find_class(cls, model.class_names))
+    return z, classes
+
+
+# --- training -------------------------------------------------------------------------------------
+
+
+@dataclass
+class ObjectEncoderTrainConfig:
+    steps: int = 2000
+    batch: int = 16
+    lr: float = 1e-3
+    latent_weight: float = 1.0      # MSE between E's z and the true z of a generated image
+    class_weight: float = 1.0       # cross-entropy of E's class
+    pixel_weight: float = 1.0       # L1 of the re-synthesised image
+    distance_weight: float = 1.0    # image distance (fallback or LPIPS) of the re-synthesised image
+    real_weight: float = 1.0        # weight of the rendered-image branch (0 = generated pairs only)
+    distance: str = "fallback"
+    seed: int = 0
+    checkpoint_every: int = 100
+
+
+def _default_render(resolution: int, num_classes: int) -> LabelledRenderer:
+    from ganlab.data.toyobjects import render_objects
+
+    def render(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        images, attrs = render_objects(n, seed, size=resolution, classes=list(range(num_classes)))
+        return images, np.array([a.cls for a in attrs])
+
+    return render
+
+
+def train_object_encoder(model: BigGANModel, tcfg: ObjectEncoderTrainConfig, run_dir: Path | str,
+                         device: torch.device | str = "cpu", render: LabelledRenderer | None = None,
+                         ecfg: ObjectEncoderConfig | None = None) -> Iterator[TrainProgress]:
+    """Train E against frozen `model`, resuming from `run_dir/checkpoint.pt` when present.
+
+    `render(n, seed)` gives labelled real images (default: toy objects of the model's classes).
+    """
+    device = torch.device(device)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    model.to(device)
+    model.net.eval().requires_grad_(False)
+    render = render or _default_render(model.resolution, model.num_classes)
+    distance = training_distance(tcfg.distance, device)
+    torch.manual_seed(tcfg.seed)
+    enc = ObjectEncoder(ecfg or ObjectEncoderConfig.for_model(model)).to(device).train()
+    check_fits(enc, model)
+    state = TrainState(enc, torch.optim.Adam(enc.parameters(), lr=tcfg.lr, betas=(0.9, 0.99)))
+    resume_train_state(state, run_dir, device)
+    start_step, started = state.step, time.perf_counter()
+
+    def resynthesis_losses(z_hat: torch.Tensor, classes: torch.Tensor, img: torch.Tensor) -> tuple:
+        recon = model.synthesize(z_hat, c=F.one_hot(classes, model.num_classes).float())
+        return (recon - img).abs().mean(), distance(recon, img).mean()
+
+    while state.step < tcfg.steps:
+        data_seed = tcfg.seed * 1_000_003 + state.step
+        gen = torch.Generator().manual_seed(data_seed)
+        with torch.no_grad():
+            y = torch.randint(model.num_classes, (tcfg.batch,), generator=gen).to(device)
+            z = truncated_normal((tcfg.batch, model.z_dim), 1.0, gen).to(device)
+            fake = model.synthesize(z, c=F.one_hot(y, model.num_classes).float()).clamp(-1, 1)
+        z_hat, logits = enc(fake)
+        pixel, dist = resynthesis_losses(z_hat, y, fake)
+        losses = {"latent": F.mse_loss(z_hat, z), "class": F.cross_entropy(logits, y), "pixel_gen": pixel,
+                  "dist_gen": dist}
+        total = (tcfg.latent_weight * losses["latent"] + tcfg.class_weight * losses["class"]
+                 + tcfg.pixel_weight * pixel + tcfg.distance_weight * dist)
+        if tcfg.real_weight > 0:
+            images, labels = render(tcfg.batch, data_seed)
+            real, labels = from_uint8(images).to(device), torch.as_tensor(labels, device=device)
+            z_real, logits_real = enc(real)
+            pixel, dist = resynthesis_losses(z_real, labels, real)
+            losses |= {"class_real": F.cross_entropy(logits_real, labels), "pixel_real": pixel, "dist_real": dist}
+            total = total + tcfg.real_weight * (tcfg.class_weight * losses["class_real"] + tcfg.pixel_weight * pixel
+                                                + tcfg.distance_weight * dist)
+        state.opt.zero_grad(set_to_none=True)
+        total.backward()
+        state.opt.step()
+
+        state.step += 1
+        record = TrainProgress(step=state.step, total=tcfg.steps,
+                               losses={"total": total.item(), **{k: v.item() for k, v in losses.items()}},
+                               eta_s=(time.perf_counter() - started) / (state.step - start_step)
+                               * (tcfg.steps - state.step), distance_name=distance.name)
+        if state.step % tcfg.checkpoint_every == 0 or state.step == tcfg.steps:
+            record.checkpoint = save_train_state(state, run_dir, {"encoder": asdict(enc.cfg),
+                                                                  "training": asdict(tcfg)})
+        yield record
+
+
+def export_object_encoder(run_dir: Path | str, out_dir: Path | str, model: BigGANModel) -> Path:
+    meta, weights = run_net_weights(run_dir)
+    enc = ObjectEncoder(ObjectEncoderConfig(**meta["encoder"]))
+    check_fits(enc, model)
+    enc.load_state_dict(weights)
+    return save_object_encoder(enc, out_dir)
