@@ -62,7 +62,8 @@ def hybrid_project(model: StyleGAN2Model, encoder: Encoder | None, target: torch
     with torch.no_grad():
         ws = encoder.to(model.device).eval()(target)
         result = result_from_ws(model, ws, target, distance, steps_run=0)
-    yield ProjectionStep(step=0, total=steps, losses={"distance": float(np.mean([m["distance"] for m in result.metrics]))},
+    mean_distance = float(np.mean([m["distance"] for m in result.metrics]))
+    yield ProjectionStep(step=0, total=steps, losses={"distance": mean_distance},
                          distance_name=distance.name, eta_s=0.0, preview=result.images,
                          note="; ".join(filter(None, ["encoder", distance.why])))
     if steps == 0:

@@ -90,7 +90,8 @@ def check_fits(lmap: LandscapeMap, model: StyleGAN2Model) -> None:
     ours, theirs = (c.num_ws, c.w_dim, c.resolution), (model.num_ws, model.w_dim, model.resolution)
     if ours != theirs:
         raise GanlabError(f"landscape map for '{c.model_id}' has (num_ws, w_dim, resolution) {ours} but the "
-                          f"model has {theirs}; retrain it with `python -m ganlab train-landscape --model {model.name}`")
+                          f"model has {theirs}; retrain it with "
+                          f"`python -m ganlab train-landscape --model {model.name}`")
 
 
 def build_landscape(model: StyleGAN2Model, cfg: LandscapeConfig | None = None) -> LandscapeMap:

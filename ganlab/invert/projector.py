@@ -281,7 +281,8 @@ def _result(model: StyleGAN2Model, w_opt: torch.Tensor, noise: dict[str, torch.T
 
 @torch.no_grad()
 def result_from_ws(model: StyleGAN2Model, ws: torch.Tensor, target: torch.Tensor, distance: Distance,
-                   steps_run: int, stopped: str = "", history: list[dict[str, float]] | None = None) -> ProjectionResult:
+                   steps_run: int, stopped: str = "",
+                   history: list[dict[str, float]] | None = None) -> ProjectionResult:
     """A result for latents found without the projector (encoder, landscape): the model's constant noise maps."""
     n = ws.shape[0]
     noise = {name: model.net.synthesis.get_buffer(f"{name}.noise_const").reshape(1, 1, *shape).repeat(n, 1, 1, 1)

@@ -99,8 +99,8 @@ def run_projection(ctx: AppContext, image: Image.Image | None, model_id: str, me
         raise gr.Error(str(err)) from None
     for rec in itertools.chain([first], runner):
         if isinstance(rec, ProjectionResult):
-            yield _finish(ctx, session, rec, target_u8, model_id, result_space(method, space), name or "projection", history,
-                          ctx.origin_of(session, image))
+            yield _finish(ctx, session, rec, target_u8, model_id, result_space(method, space),
+                          name or "projection", history, ctx.origin_of(session, image))
             return
         history.append({"step": rec.step, "distance": rec.losses["distance"]})
         if rec.preview is not None:
@@ -131,7 +131,8 @@ def build(ctx: AppContext) -> gr.Image:
                               elem_id="project-target")
             model = gr.Dropdown(models, value="toyfaces-64", label="Model")
             method = gr.Radio(list(METHODS), value=next(iter(METHODS)), label="Method",
-                              info="The encoder and landscape map are trained per model (the bundled face model has both)")
+                              info="The encoder and landscape map are trained per model "
+                                   "(the bundled face model has both)")
             space = gr.Radio(list(SPACES), value=next(iter(SPACES)), label="Latent space (optimising)")
             steps = gr.Slider(10, 1000, value=DEFAULT_STEPS, step=10, label="Steps", elem_id="project-steps")
             name = gr.Textbox(value="projection", label="Store the result as")
