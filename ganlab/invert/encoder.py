@@ -11,22 +11,20 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ganlab.errors import GanlabError
 from ganlab.imaging import from_uint8
-from ganlab.invert.netio import (TrainProgress, TrainState, load_net, resume_train_state, run_net_weights,
-                                 save_net, save_train_state, show_progress, training_distance)
+from ganlab.invert.netio import (Renderer, TrainProgress, TrainState, check_tied, face_renderer, load_net,
+                                 resume_train_state, run_net_weights, save_net, save_train_state, show_progress,
+                                 training_distance)
 from ganlab.models.base import check_shape
 from ganlab.models.stylegan2_model import StyleGAN2Model
 
 MODEL_TYPE = "ganlab-encoder"
-Renderer = Callable[[int, int], np.ndarray]  # (n, seed) -> uint8 [n, R, R, 3]
 
 
 @dataclass
@@ -95,14 +93,9 @@ def build_encoder(model: StyleGAN2Model, cfg: EncoderConfig | None = None) -> En
 
 
 def check_fits(enc: Encoder, model: StyleGAN2Model) -> None:
-    """Refuse an encoder trained for another generator: its ws would mean nothing there."""
     c = enc.cfg
-    if c.model_id != model.name:
-        raise GanlabError(f"this encoder was trained for '{c.model_id}', not '{model.name}'")
-    ours, theirs = (c.num_ws, c.w_dim, c.resolution), (model.num_ws, model.w_dim, model.resolution)
-    if ours != theirs:
-        raise GanlabError(f"encoder for '{c.model_id}' has (num_ws, w_dim, resolution) {ours} but the model "
-                          f"has {theirs}; retrain it with `python -m ganlab train-encoder --model {model.name}`")
+    check_tied("encoder", c.model_id, model.name, {"num_ws": (c.num_ws, model.num_ws), "w_dim": (c.w_dim, model.w_dim),
+                                                   "resolution": (c.resolution, model.resolution)}, "train-encoder")
 
 
 def save_encoder(enc: Encoder, folder: Path | str) -> Path:
@@ -147,12 +140,6 @@ class EncoderTrainConfig:
     checkpoint_every: int = 100
 
 
-def _default_render(resolution: int) -> Renderer:
-    from ganlab.data.toyfaces import render_faces
-
-    return lambda n, seed: render_faces(n, seed, resolution)[0]
-
-
 def train_encoder(model: StyleGAN2Model, tcfg: EncoderTrainConfig, run_dir: Path | str,
                   device: torch.device | str = "cpu", render: Renderer | None = None,
                   ecfg: EncoderConfig | None = None) -> Iterator[TrainProgress]:
@@ -165,7 +152,7 @@ def train_encoder(model: StyleGAN2Model, tcfg: EncoderTrainConfig, run_dir: Path
     run_dir.mkdir(parents=True, exist_ok=True)
     model.to(device)
     model.net.requires_grad_(False)
-    render = render or _default_render(model.resolution)
+    render = render or face_renderer(model.resolution)
     distance = training_distance(tcfg.distance, device)
     torch.manual_seed(tcfg.seed)
     enc = build_encoder(model, ecfg).train()

@@ -17,9 +17,8 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -27,14 +26,14 @@ import torch.nn.functional as F
 from ganlab.errors import GanlabError
 from ganlab.imaging import from_uint8, to_uint8
 from ganlab.invert.losses import Distance, lpips_distance
-from ganlab.invert.netio import (TrainProgress, TrainState, load_net, resume_train_state, run_net_weights,
-                                 save_net, save_train_state, show_progress, training_distance)
+from ganlab.invert.netio import (Renderer, TrainProgress, TrainState, check_tied, face_renderer, load_net,
+                                 resume_train_state, run_net_weights, save_net, save_train_state, show_progress,
+                                 training_distance)
 from ganlab.invert.projector import ProjectionResult, ProjectionStep, result_from_ws
 from ganlab.models.base import check_shape
 from ganlab.models.stylegan2_model import StyleGAN2Model
 
 MODEL_TYPE = "ganlab-landscape"
-Renderer = Callable[[int, int], np.ndarray]  # (n, seed) -> uint8 [n, R, R, 3]
 
 
 @dataclass
@@ -83,15 +82,11 @@ class LandscapeMap(nn.Module):
 
 
 def check_fits(lmap: LandscapeMap, model: StyleGAN2Model) -> None:
-    """Refuse a theta trained for another generator."""
     c = lmap.cfg
-    if c.model_id != model.name:
-        raise GanlabError(f"this landscape map was trained for '{c.model_id}', not '{model.name}'")
-    ours, theirs = (c.num_ws, c.w_dim, c.resolution), (model.num_ws, model.w_dim, model.resolution)
-    if ours != theirs:
-        raise GanlabError(f"landscape map for '{c.model_id}' has (num_ws, w_dim, resolution) {ours} but the "
-                          f"model has {theirs}; retrain it with "
-                          f"`python -m ganlab train-landscape --model {model.name}`")
+    check_tied("landscape map", c.model_id, model.name, {"num_ws": (c.num_ws, model.num_ws),
+                                                         "w_dim": (c.w_dim, model.w_dim),
+                                                         "resolution": (c.resolution, model.resolution)},
+               "train-landscape")
 
 
 def build_landscape(model: StyleGAN2Model, cfg: LandscapeConfig | None = None) -> LandscapeMap:
@@ -206,12 +201,6 @@ class LandscapeTrainConfig:
     checkpoint_every: int = 100
 
 
-def _default_render(resolution: int) -> Renderer:
-    from ganlab.data.toyfaces import render_faces
-
-    return lambda n, seed: render_faces(n, seed, resolution)[0]
-
-
 def train_landscape(model: StyleGAN2Model, tcfg: LandscapeTrainConfig, run_dir: Path | str,
                     device: torch.device | str = "cpu", render: Renderer | None = None,
                     lcfg: LandscapeConfig | None = None) -> Iterator[TrainProgress]:
@@ -225,7 +214,7 @@ def train_landscape(model: StyleGAN2Model, tcfg: LandscapeTrainConfig, run_dir: 
     run_dir.mkdir(parents=True, exist_ok=True)
     model.to(device)
     model.net.requires_grad_(False)
-    render = render or _default_render(model.resolution)
+    render = render or face_renderer(model.resolution)
     distance = training_distance(tcfg.distance, device)
     torch.manual_seed(tcfg.seed)
     lmap = build_landscape(model, lcfg).train()

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+import numpy as np
 import torch
 import torch.nn as nn
 from safetensors.torch import load_file, save_file
@@ -48,6 +49,16 @@ def load_net(folder: Path | str, builders: dict[str, Callable[[dict], nn.Module]
 
 
 # --- training runs --------------------------------------------------------------------------------
+
+Renderer = Callable[[int, int], np.ndarray]  # (n, seed) -> uint8 [n, R, R, 3]: training images
+
+
+def face_renderer(resolution: int) -> Renderer:
+    """Toy faces at `resolution`: what the bundled face model's helper nets train on by default."""
+    from ganlab.data.toyfaces import render_faces
+
+    return lambda n, seed: render_faces(n, seed, resolution)[0]
+
 
 
 @dataclass
@@ -113,3 +124,16 @@ def show_progress(records: Iterator[TrainProgress], total: int, desc: str) -> No
         for rec in records:
             bar.n = rec.step
             bar.set_postfix({k: f"{v:.3f}" for k, v in rec.losses.items()})
+
+
+def check_tied(what: str, trained_for: str, model_name: str, sizes: dict[str, tuple[int, int]], command: str) -> None:
+    """Refuse a net trained for another generator: its outputs would mean nothing there.
+
+    `sizes` maps each size that must agree to (the net's value, the model's value).
+    """
+    if trained_for != model_name:
+        raise GanlabError(f"this {what} was trained for '{trained_for}', not '{model_name}'")
+    ours, theirs = tuple(a for a, _ in sizes.values()), tuple(b for _, b in sizes.values())
+    if ours != theirs:
+        raise GanlabError(f"{what} for '{trained_for}' has ({', '.join(sizes)}) {ours} but the model has {theirs}; "
+                          f"retrain it with `python -m ganlab {command} --model {model_name}`")

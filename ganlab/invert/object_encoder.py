@@ -17,12 +17,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ganlab.errors import GanlabError
 from ganlab.imaging import from_uint8
 from ganlab.invert.biggan import truncated_normal
 from ganlab.invert.encoder import conv_trunk
-from ganlab.invert.netio import (TrainProgress, TrainState, load_net, resume_train_state, run_net_weights,
-                                 save_net, save_train_state, training_distance)
+from ganlab.invert.netio import (TrainProgress, TrainState, check_tied, load_net, resume_train_state,
+                                 run_net_weights, save_net, save_train_state, training_distance)
 from ganlab.models.base import check_shape
 from ganlab.models.biggan import Z_BOUND, BigGANModel, find_class
 
@@ -65,14 +64,10 @@ class ObjectEncoder(nn.Module):
 
 
 def check_fits(enc: ObjectEncoder, model: BigGANModel) -> None:
-    """Refuse an encoder trained for another generator."""
     c = enc.cfg
-    if c.model_id != model.name:
-        raise GanlabError(f"this encoder was trained for '{c.model_id}', not '{model.name}'")
-    ours, theirs = (c.z_dim, c.num_classes, c.resolution), (model.z_dim, model.num_classes, model.resolution)
-    if ours != theirs:
-        raise GanlabError(f"encoder for '{c.model_id}' has (z_dim, classes, resolution) {ours} but the model has "
-                          f"{theirs}; retrain it with `python -m ganlab train-encoder --model {model.name}`")
+    check_tied("encoder", c.model_id, model.name, {"z_dim": (c.z_dim, model.z_dim),
+                                                   "classes": (c.num_classes, model.num_classes),
+                                                   "resolution": (c.resolution, model.resolution)}, "train-encoder")
 
 
 def save_object_encoder(enc: ObjectEncoder, folder: Path | str) -> Path:
