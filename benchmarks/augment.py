@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ganlab.augment.measure import Measurement, measure
+from ganlab.augment.measure import edit_effect, measure, usable
 from ganlab.augment.transforms import SLIDES, edit
 from ganlab.augment.walks import WalkSet, default_walks_path, load_walks
 from ganlab.data.toyobjects import render_objects
@@ -53,19 +53,6 @@ def machine(device: torch.device) -> str:
     return f"{name}, {os.cpu_count()} logical CPUs, torch {torch.__version__} ({threads} threads){gpu}"
 
 
-def achieved(name: str, before: Measurement, after: Measurement, size: int) -> float:
-    """What an edit did to one image: shift (fraction of width) along the slide, or zoom factor."""
-    if name == "zoom":
-        return float(np.sqrt(after.area / before.area))
-    dx, dy = SLIDES[name]
-    return ((after.cx - before.cx) * dx + (after.cy - before.cy) * dy) / size
-
-
-def usable(before: Measurement, after: Measurement) -> bool:
-    """Both found and neither cut off by the frame (a clipped object measures too small)."""
-    return before.found and after.found and not (before.clipped or after.clipped)
-
-
 def relative_error(name: str, value: float, requested: float) -> float:
     return abs(value / requested - 1) if name == "zoom" else abs(value - requested) / abs(requested)
 
@@ -83,8 +70,8 @@ def evaluate_walk(model: BigGANModel, walks: WalkSet, name: str, z: torch.Tensor
             pixel = ((edit(base, name, m).img.mean((1, 2, 3)) - base.mean((1, 2, 3))) / 2).tolist()
         else:
             after, reference = measure(out), measure(edit(base, name, m).img)
-            walk = [achieved(name, b, a, model.resolution) for b, a in zip(before, after) if usable(b, a)]
-            pixel = [achieved(name, b, a, model.resolution) for b, a in zip(before, reference) if usable(b, a)]
+            walk = [edit_effect(name, b, a, model.resolution) for b, a in zip(before, after) if usable(b, a)]
+            pixel = [edit_effect(name, b, a, model.resolution) for b, a in zip(before, reference) if usable(b, a)]
         errors = [relative_error(name, v, m) for v in walk]
         rows.append({"requested": m, "n": len(walk), "walk": np.median(walk) if walk else float("nan"),
                      "pixel": np.median(pixel) if pixel else float("nan"),
@@ -122,7 +109,7 @@ def yardstick(samples: int) -> None:
         cells = []
         for m in MAGNITUDES[name]:
             after = measure(edit(base, name, m).img)
-            values = [achieved(name, b, a, base.shape[-1]) for b, a in zip(before, after) if usable(b, a)]
+            values = [edit_effect(name, b, a, base.shape[-1]) for b, a in zip(before, after) if usable(b, a)]
             got = np.median(values) if values else float("nan")
             cells.append(f"{m:.2f}x -> {got:.3f}x" if name == "zoom" else f"{m:+.3f} -> {got:+.3f}")
             cells[-1] += f" (n {len(values)})"

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 import torch
 
+from ganlab.augment.transforms import SLIDES
 from ganlab.data.toyobjects import SHAPES
 from ganlab.imaging import to_uint8
 
@@ -138,3 +139,17 @@ def _segment_distance(pixels: np.ndarray, mean: np.ndarray, axis: np.ndarray, lo
     centred = pixels - mean
     t = np.clip(centred @ axis, lo, hi)
     return np.linalg.norm(centred - t[:, None] * axis, axis=1)
+
+
+def edit_effect(name: str, before: Measurement, after: Measurement, size: int) -> float:
+    """What an edit did to one object: the shift along slide `name` (fraction of the width), or for
+    `zoom` the scale factor (square root of the area ratio)."""
+    if name == "zoom":
+        return float(np.sqrt(after.area / before.area))
+    dx, dy = SLIDES[name]
+    return ((after.cx - before.cx) * dx + (after.cy - before.cy) * dy) / size
+
+
+def usable(before: Measurement, after: Measurement) -> bool:
+    """Both found and neither cut off by the frame (a clipped object measures too small)."""
+    return before.found and after.found and not (before.clipped or after.clipped)
