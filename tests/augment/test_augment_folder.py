@@ -113,3 +113,28 @@ def test_empty_folders_unknown_classes_and_transforms_are_errors(tmp_path, photo
     with pytest.raises(GanlabError, match="unknown transformation 'rotate'"):
         gallery.run_augment(photos, "toyobjects-64", ["rotate"], 1, tmp_path / "o")
     assert not (tmp_path / "o").exists()
+
+
+def test_auto_class_starts_from_the_shipped_encoder_and_names_the_drawn_class(photos, walks_file, tmp_path,
+                                                                              capsys, monkeypatch):
+    """No class given: the bundled object encoder's guess (z and class) replaces the class search."""
+    truth = {f"obj{i}.png": a.class_name for i, a in enumerate(render_objects(2, seed=40)[1])}
+    starts = []
+    real_invert = gallery.invert
+
+    def recording_invert(*args, init=None, **kwargs):
+        starts.append(init)
+        return real_invert(*args, init=init, **kwargs)
+
+    monkeypatch.setattr(gallery, "invert", recording_invert)
+    out = tmp_path / "out"
+    assert gallery.run_augment(photos, "toyobjects-64", ["zoom"], 1, out, walks_path=walks_file,
+                               **{**FAST, "cls": "auto"}) == 0
+    assert "no encoder" not in capsys.readouterr().out
+    assert len(starts) == 2 and all(s is not None for s in starts)
+    assert {r["source"]: r["class"] for r in _labels(out)} == truth
+
+    starts.clear()
+    assert gallery.run_augment(photos, "toyobjects-64", ["zoom"], 1, tmp_path / "plain", walks_path=walks_file,
+                               use_encoder=False, **FAST) == 0
+    assert starts == [None, None]
