@@ -142,12 +142,14 @@ def _validate(model: StyleGAN2Model, target: torch.Tensor, cfg: ProjectionConfig
 
 def project(model: StyleGAN2Model, target: torch.Tensor, cfg: ProjectionConfig | None = None,
             init_ws: torch.Tensor | None = None, distance: Distance | None = None,
-            cancel: threading.Event | None = None, resume: ProjectionState | None = None,
+            cancel: threading.Event | None = None, init_noise: dict[str, torch.Tensor] | None = None,
+            resume: ProjectionState | None = None,
             pause_after_s: float | None = None) -> Iterator[ProjectionStep | ProjectionResult | ProjectionState]:
     """Project `target` (`img` [N, 3, R, R] in [-1, 1], R = model resolution) into `cfg.space`.
 
     `init_ws` [N, num_ws, w_dim] starts from a previous result (a finished `w` run, for `w+`) instead
-    of the mean w. `cancel` stops the run at the next step; the result then holds the latents so far.
+    of the mean w, and `init_noise` (name -> [N, 1, H, W]) replaces the random starting noise maps.
+    `cancel` stops the run at the next step; the result then holds the latents so far.
     With `pause_after_s`, a run still unfinished after that many seconds of this call ends with a
     `ProjectionState` instead of a result; call again with `resume=` it (same target and cfg) to go on.
     """
@@ -170,6 +172,10 @@ def project(model: StyleGAN2Model, target: torch.Tensor, cfg: ProjectionConfig |
 
     noise = {name: torch.randn((n, 1, *shape), generator=gen).to(device)
              for name, shape in model.net.synthesis.noise_shapes().items()}
+    if init_noise is not None:
+        for name, v in noise.items():
+            check_shape(f"init_noise[{name!r}]", init_noise[name], list(v.shape))
+            v.copy_(init_noise[name])
     params = [w_opt] + (list(noise.values()) if cfg.optimize_noise else [])
     for v in noise.values():
         v.requires_grad_(cfg.optimize_noise)
@@ -279,14 +285,18 @@ def _result(model: StyleGAN2Model, w_opt: torch.Tensor, noise: dict[str, torch.T
                             steps_run=steps_run, distance_name=distance.name, stopped=stopped, history=history)
 
 
+def constant_noise(model: StyleGAN2Model, n: int) -> dict[str, torch.Tensor]:
+    """The model's own fixed noise maps (`noise_mode='const'`), as [n, 1, H, W] per layer."""
+    return {name: model.net.synthesis.get_buffer(f"{name}.noise_const").reshape(1, 1, *shape).repeat(n, 1, 1, 1)
+            for name, shape in model.net.synthesis.noise_shapes().items()}
+
+
 @torch.no_grad()
 def result_from_ws(model: StyleGAN2Model, ws: torch.Tensor, target: torch.Tensor, distance: Distance,
                    steps_run: int, stopped: str = "",
                    history: list[dict[str, float]] | None = None) -> ProjectionResult:
     """A result for latents found without the projector (encoder, landscape): the model's constant noise maps."""
-    n = ws.shape[0]
-    noise = {name: model.net.synthesis.get_buffer(f"{name}.noise_const").reshape(1, 1, *shape).repeat(n, 1, 1, 1)
-             for name, shape in model.net.synthesis.noise_shapes().items()}
+    noise = constant_noise(model, ws.shape[0])
     cfg = ProjectionConfig(space="w+")
     return _result(model, ws, noise, target, cfg, distance, history or [], stopped, steps_run)
 

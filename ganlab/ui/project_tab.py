@@ -135,7 +135,7 @@ def build(ctx: AppContext) -> gr.Image:
                                    "(the bundled face model has both)")
             space = gr.Radio(list(SPACES), value=next(iter(SPACES)), label="Latent space (optimising)")
             steps = gr.Slider(10, 1000, value=DEFAULT_STEPS, step=10, label="Steps", elem_id="project-steps")
-            name = gr.Textbox(value="projection", label="Store the result as")
+            name = gr.Textbox(value="projection", label="Store the result as", elem_id="project-name")
             with gr.Row():
                 start = gr.Button("Start", variant="primary", elem_id="project-start")
                 stop = gr.Button("Stop", variant="stop", elem_id="project-stop")

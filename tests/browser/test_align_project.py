@@ -1,4 +1,4 @@
-"""Upload a photo, align it, project it with a live preview, then paste the edited face back into the photo."""
+"""Upload a photo, align it, project it with a live preview, paste the edited face back, then invert instantly."""
 
 from __future__ import annotations
 
@@ -43,3 +43,11 @@ def test_upload_align_send_and_project_with_live_preview(page, screenshot, tmp_p
     page.click("#edit-paste")
     page.wait_for_selector("#edit-pasted img", timeout=60_000)
     screenshot("edit_paste_back")
+
+    page.get_by_role("tab", name="Project").click()
+    page.get_by_text("Encoder only (instant)").click()
+    page.fill("#project-name textarea", "encoded")
+    page.click("#project-start")
+    page.wait_for_function("document.querySelector('#project-status')?.innerText.includes('Done after 0 steps')",
+                           timeout=60_000)
+    assert "encoded" in page.inner_text("#project-status")
