@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from ganlab.cli import main
@@ -97,3 +98,20 @@ def test_project_writes_latents_images_video_and_metrics_for_a_folder(tmp_path, 
             assert data["w"].shape == (1, 10, 128)
         frames = imageio.mimread(out / name / "proj.mp4")
         assert len(frames) == 2 and frames[0].shape == (64, 128, 3)
+
+
+@pytest.mark.parametrize("method, steps_run", [("fast", 0), ("landscape", 3)])
+def test_project_with_the_shipped_encoder_and_landscape_map(tmp_path, monkeypatch, method, steps_run):
+    import json
+
+    monkeypatch.setenv("GANLAB_OFFLINE", "1")
+    target = tmp_path / "face.png"
+    from ganlab.data.toyfaces import render_faces
+
+    Image.fromarray(render_faces(1, 77)[0][0]).save(target)
+    out = tmp_path / "out"
+    assert main(["project", "--model", "toyfaces-64", "--target", str(target), "--method", method, "--space", "w",
+                 "--steps", "3", "--out", str(out)]) == 0
+    info = json.loads((out / "face" / "metrics.json").read_text())
+    assert info["steps_run"] == steps_run and info["space"] == "w+"  # these methods always give w+
+    assert info["metrics"]["psnr"] > 15
