@@ -17,7 +17,7 @@ def test_session_samples_then_ten_frame_video_downloads(page, screenshot, tmp_pa
         box.press("Enter")
         page.click("#session-add-sample")
         page.wait_for_function(f"document.querySelector('#session-gallery')?.innerText.includes('seed{seed}')",
-                               timeout=60_000)
+                               timeout=120_000)
     screenshot("session_tab")
 
     page.get_by_role("tab", name="Interpolate").click()
