@@ -244,8 +244,7 @@ def project(model: StyleGAN2Model, target: torch.Tensor, cfg: ProjectionConfig |
                 preview = to_uint8(synth(w_opt).clamp(-1, 1))
         elapsed = time.perf_counter() - started
         yield ProjectionStep(step=done, total=cfg.num_steps, losses=losses, distance_name=distance.name,
-                             eta_s=elapsed / (done - first_step) * (cfg.num_steps - done) if done > first_step else 0.0,
-                             preview=preview, note=distance.why)
+                             eta_s=elapsed / done * (cfg.num_steps - done), preview=preview, note=distance.why)
         if cfg.target_distance is not None and dist.max().item() <= cfg.target_distance:
             stopped = "target reached"
             break
