@@ -173,7 +173,7 @@ def landscape_project(model: StyleGAN2Model, lmap: LandscapeMap, target: torch.T
         preview = to_uint8(img.clamp(-1, 1)) if preview_every and step % preview_every == 0 else None
         elapsed = time.perf_counter() - started
         yield ProjectionStep(step=step + 1, total=steps, losses={"distance": history[-1]["distance"]},
-                             distance_name=distance.name, eta_s=elapsed / (step + 1) * (steps - step),
+                             distance_name=distance.name, eta_s=elapsed / (step + 1) * (steps - step - 1),
                              preview=preview, note="; ".join(filter(None, ["landscape", distance.why])))
     with torch.no_grad():
         ws = lmap(u)
@@ -220,13 +220,12 @@ def train_landscape(model: StyleGAN2Model, tcfg: LandscapeTrainConfig, run_dir: 
     lmap = build_landscape(model, lcfg).train()
     state = TrainState(lmap, torch.optim.Adam(lmap.parameters(), lr=tcfg.lr, betas=(0.9, 0.99)))
     resume_train_state(state, run_dir, device)
-    step = state.step
     buffer: list[tuple[torch.Tensor, torch.Tensor]] = []  # (u [K, u_dim], target [K, 3, R, R]) per batch
-    gen = torch.Generator().manual_seed(tcfg.seed * 7919 + step)
-    start_step, started, inner = step, time.perf_counter(), {}
-    while step < tcfg.steps:
-        if step % tcfg.updates_per_trajectory == 0 or not buffer:
-            target = from_uint8(render(tcfg.batch, tcfg.seed * 1_000_003 + step)).to(device)
+    gen = torch.Generator().manual_seed(tcfg.seed * 7919 + state.step)
+    start_step, started, inner = state.step, time.perf_counter(), {}
+    while state.step < tcfg.steps:
+        if state.step % tcfg.updates_per_trajectory == 0 or not buffer:
+            target = from_uint8(render(tcfg.batch, tcfg.seed * 1_000_003 + state.step)).to(device)
             u0 = torch.zeros(tcfg.batch, lmap.cfg.u_dim, device=device)
             points, dists = [], []
             for u, _, dist in _descend(model, lmap, target, tcfg.inner_steps, tcfg.inner_lr, distance, u0):
@@ -236,8 +235,7 @@ def train_landscape(model: StyleGAN2Model, tcfg: LandscapeTrainConfig, run_dir: 
             inner = {"inner_first": dists[0], "inner_last": dists[-1]}
             buffer.append((torch.cat(points), target.repeat(len(points), 1, 1, 1)))
             buffer = buffer[-tcfg.buffer_batches:]
-        us = torch.cat([b[0] for b in buffer])
-        targets = torch.cat([b[1] for b in buffer])
+            us, targets = torch.cat([b[0] for b in buffer]), torch.cat([b[1] for b in buffer])
         pick = torch.randint(len(us), (tcfg.sample,), generator=gen).to(device)
         img = model.net.synthesis(lmap(us[pick]), noise_mode="const")
         dist = distance(img, targets[pick]).mean()
@@ -247,13 +245,12 @@ def train_landscape(model: StyleGAN2Model, tcfg: LandscapeTrainConfig, run_dir: 
         loss.backward()
         state.opt.step()
 
-        step = state.step = step + 1
-        record = TrainProgress(step=step, total=tcfg.steps,
-                                   losses={"total": loss.item(), "distance": dist.item(), "pixel": pixel.item(),
-                                           **inner},
-                                   eta_s=(time.perf_counter() - started) / (step - start_step) * (tcfg.steps - step),
-                                   distance_name=distance.name)
-        if step % tcfg.checkpoint_every == 0 or step == tcfg.steps:
+        state.step += 1
+        record = TrainProgress(step=state.step, total=tcfg.steps,
+                               losses={"total": loss.item(), "distance": dist.item(), "pixel": pixel.item(), **inner},
+                               eta_s=(time.perf_counter() - started) / (state.step - start_step)
+                               * (tcfg.steps - state.step), distance_name=distance.name)
+        if state.step % tcfg.checkpoint_every == 0 or state.step == tcfg.steps:
             record.checkpoint = save_train_state(state, run_dir, {"landscape": asdict(lmap.cfg),
                                                                   "training": asdict(tcfg)})
         yield record
