@@ -229,6 +229,14 @@ def cmd_train_landscape(args: argparse.Namespace) -> int:
     return run_train_landscape(args.model, args.steps, args.batch, args.run_dir, args.export, args.device)
 
 
+def _add_run_options(p: argparse.ArgumentParser, run_dir_help: str, export_help: str) -> None:
+    """What every resumable training command takes: its run folder, export, threads and device."""
+    p.add_argument("--run-dir", help=run_dir_help)
+    p.add_argument("--export", action="store_true", help=export_help)
+    p.add_argument("--threads", type=int, help="torch CPU threads (1 is fastest on a busy 2-core machine)")
+    p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ganlab", description="GAN inversion and latent editing lab")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -303,20 +311,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True)
     p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--run-dir", help="checkpoints (default runs/encoder-MODEL)")
-    p.add_argument("--export", action="store_true", help="write the encoder to assets/encoders/MODEL")
-    p.add_argument("--threads", type=int, help="torch CPU threads (1 is fastest on a busy 2-core machine)")
-    p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    _add_run_options(p, "checkpoints (default runs/encoder-MODEL)", "write the encoder to assets/encoders/MODEL")
     p.set_defaults(func=cmd_train_encoder)
 
     p = sub.add_parser("train-landscape", help="learn a landscape map for fast projection (resumable)")
     p.add_argument("--model", required=True)
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--batch", type=int, default=8, help="targets per recorded trajectory batch")
-    p.add_argument("--run-dir", help="checkpoints (default runs/landscape-MODEL)")
-    p.add_argument("--export", action="store_true", help="write the map to assets/landscapes/MODEL")
-    p.add_argument("--threads", type=int, help="torch CPU threads (1 is fastest on a busy 2-core machine)")
-    p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    _add_run_options(p, "checkpoints (default runs/landscape-MODEL)", "write the map to assets/landscapes/MODEL")
     p.set_defaults(func=cmd_train_landscape)
 
     p = sub.add_parser("train", help="train a bundled demo generator (resumes from its run folder)")
@@ -324,10 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=4000, help="total optimisation steps")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--run-dir", help="checkpoints and sample sheets (default runs/MODEL)")
-    p.add_argument("--export", action="store_true", help="write the EMA generator to assets/models/MODEL")
-    p.add_argument("--threads", type=int, help="torch CPU threads (1 is fastest on a busy 2-core machine)")
-    p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    _add_run_options(p, "checkpoints and sample sheets (default runs/MODEL)",
+                     "write the EMA generator to assets/models/MODEL")
     p.set_defaults(func=cmd_train)
     return parser
 
