@@ -100,6 +100,23 @@ def test_project_writes_latents_images_video_and_metrics_for_a_folder(tmp_path, 
         assert len(frames) == 2 and frames[0].shape == (64, 128, 3)
 
 
+def test_project_tuned_settings_reach_the_engine_and_flags_override_them(tmp_path, monkeypatch):
+    import json
+
+    from ganlab.data.toyfaces import render_faces
+
+    monkeypatch.setenv("GANLAB_OFFLINE", "1")
+    target = tmp_path / "face.png"
+    Image.fromarray(render_faces(1, 78)[0][0]).save(target)
+    runs = {"pixel_mse": ["--settings", "tuned", "--bf16"], "pixel_l1": ["--settings", "tuned", "--pixel-loss", "l1"]}
+    for term, flags in runs.items():
+        out = tmp_path / term
+        assert main(["project", "--model", "toyfaces-64", "--target", str(target), "--steps", "2", *flags,
+                     "--out", str(out)]) == 0
+        info = json.loads((out / "face" / "metrics.json").read_text())
+        assert [set(h) for h in info["history"]] == [{"step", "distance", "noise_reg", term}] * 2
+
+
 @pytest.mark.parametrize("method, steps_run", [("fast", 0), ("landscape", 3)])
 def test_project_with_the_shipped_encoder_and_landscape_map(tmp_path, monkeypatch, method, steps_run):
     import json

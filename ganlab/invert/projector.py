@@ -51,7 +51,23 @@ class ProjectionConfig:
     target_distance: float | None = None  # stop early once every target's distance is below this
     preview_every: int = 10               # steps between preview images in the records (0 = never)
     report_every: int = 1                 # steps between records (losses need a host sync)
+    autocast: bool = False                # synthesis in bfloat16 autocast (for recent GPUs; distance stays fp32)
     seed: int = 0                         # seeds the noise maps and the latent noise
+
+
+# ganlab's own settings, measured on held-out toy faces (w+, 500 steps): a bolder step, no exploratory latent
+# noise and an extra pixel MSE give 29.0 dB where the official settings give 27.5 (benchmarks/projection.py's
+# 8 faces; 28.4 against 26.7 on 16 other faces, which the choice was checked on).
+TUNED = {"initial_learning_rate": 0.2, "initial_noise_factor": 0.0, "pixel_loss": "mse", "pixel_weight": 1.0}
+SETTINGS: dict[str, dict] = {"official": {}, "tuned": TUNED}
+
+
+def settings_config(settings: str = "official", **fields) -> ProjectionConfig:
+    """A config with the named settings (`SETTINGS`); `fields` override them (pass None to keep them)."""
+    if settings not in SETTINGS:
+        raise GanlabError(f"settings must be one of {', '.join(SETTINGS)}, got {settings!r}")
+    given = {k: v for k, v in fields.items() if v is not None}
+    return ProjectionConfig(**{**SETTINGS[settings], **given})
 
 
 @dataclass
@@ -159,7 +175,8 @@ def project(model: StyleGAN2Model, target: torch.Tensor, cfg: ProjectionConfig |
     distance = distance or lpips_distance(device)
     n = target.shape[0]
     target = target.to(device, torch.float32)
-    gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
+    gen = torch.Generator(device="cpu").manual_seed(cfg.seed)  # noise maps: the same on every device
+    latent_gen = torch.Generator(device=device).manual_seed(cfg.seed)  # drawn where used: no per-step copy
 
     w_avg, w_std = model.w_stats(n=cfg.w_avg_samples)
     if init_ws is not None:
@@ -188,7 +205,7 @@ def project(model: StyleGAN2Model, target: torch.Tensor, cfg: ProjectionConfig |
             for name, v in noise.items():
                 v.copy_(resume.noise[name])
         optimizer.load_state_dict(resume.optimizer)
-        gen.set_state(resume.rng)
+        latent_gen.set_state(resume.rng)
         first_step, history, carried_s = resume.step, list(resume.history), resume.elapsed_s
 
     def synth(w: torch.Tensor) -> torch.Tensor:
@@ -201,7 +218,7 @@ def project(model: StyleGAN2Model, target: torch.Tensor, cfg: ProjectionConfig |
         if pause_after_s is not None and step > first_step and time.perf_counter() - call_started >= pause_after_s:
             yield ProjectionState(step=step, w_opt=w_opt.detach().cpu(),
                                   noise={k: v.detach().cpu() for k, v in noise.items()},
-                                  optimizer=_to_cpu(optimizer.state_dict()), rng=gen.get_state(),
+                                  optimizer=_to_cpu(optimizer.state_dict()), rng=latent_gen.get_state(),
                                   history=history, elapsed_s=time.perf_counter() - started)
             return
         if cancel is not None and cancel.is_set():
@@ -211,8 +228,10 @@ def project(model: StyleGAN2Model, target: torch.Tensor, cfg: ProjectionConfig |
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(cfg, t)
         w_noise_scale = w_std * cfg.initial_noise_factor * max(0.0, 1.0 - t / cfg.noise_ramp_length) ** 2
-        w_noise = torch.randn(w_opt.shape, generator=gen).to(device) * w_noise_scale
-        synth_img = synth(w_opt + w_noise)
+        w_noise = torch.randn(w_opt.shape, generator=latent_gen, device=device) * w_noise_scale
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.autocast):
+            synth_img = synth(w_opt + w_noise)
+        synth_img = synth_img.float()
 
         dist = distance(synth_img, target)
         reg = noise_regularizer(noise) if cfg.optimize_noise else torch.zeros(n, device=device)

@@ -16,7 +16,7 @@ from ganlab.imaging import to_uint8
 from ganlab.invert.losses import Distance, lpips_distance
 from ganlab.invert.methods import invert, result_space
 from ganlab.invert.outputs import stored_latent
-from ganlab.invert.projector import ProjectionConfig, ProjectionResult, ProjectionState, project
+from ganlab.invert.projector import ProjectionConfig, ProjectionResult, ProjectionState, project, settings_config
 from ganlab.invert.targets import prepare_target
 from ganlab.models.stylegan2_model import StyleGAN2Model
 from ganlab.session import PhotoOrigin
@@ -24,8 +24,11 @@ from ganlab.ui.context import AppContext, session_id, side_by_side
 from ganlab.ui.gpu import gpu
 
 SPACES = {"W+ (one w per layer)": "w+", "W (one w)": "w", "W, then W+": "w-then-w+"}
-METHODS = {"Optimise from the mean w": "projector", "Encoder only (instant)": "fast",
-           "Encoder + 100 steps": "balanced", "Encoder + 500 steps": "best", "Landscape map (uses Steps)": "landscape"}
+# label -> (method, projector settings); the encoder methods always refine with the tuned settings
+METHODS = {"Optimise from the mean w (official settings)": ("projector", "official"),
+           "Optimise from the mean w (tuned: sharper in fewer steps)": ("projector", "tuned"),
+           "Encoder only (instant)": ("fast", "official"), "Encoder + 100 steps": ("balanced", "official"),
+           "Encoder + 500 steps": ("best", "official"), "Landscape map (uses Steps)": ("landscape", "official")}
 DEFAULT_STEPS = 1000 if torch.cuda.is_available() else 200
 ZEROGPU_SECONDS = 120  # the ZeroGPU slot each GPU call requests
 CHUNK_SECONDS = 90     # a projector call pauses after this long; the next call resumes it in a fresh slot
@@ -85,8 +88,8 @@ def run_projection(ctx: AppContext, image: Image.Image | None, model_id: str, me
         target = prepare_target(image, model.resolution)
     except GanlabError as err:
         raise gr.Error(str(err)) from None
-    method, space = METHODS[method_label], SPACES[space_label]
-    cfg = ProjectionConfig(num_steps=int(steps), preview_every=5)
+    (method, settings), space = METHODS[method_label], SPACES[space_label]
+    cfg = settings_config(settings, num_steps=int(steps), preview_every=5)
     cancel = ctx.new_cancel(session)
     distance = lpips_distance(model.device)
     img = target.img.to(model.device)

@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 import torch
 
+from ganlab.data.toyfaces import render_faces
 from ganlab.errors import GanlabError, ShapeError
+from ganlab.imaging import from_uint8
 from ganlab.invert.losses import FALLBACK_NAME, Distance, fallback_distance
 from ganlab.invert.metrics import psnr, ssim
-from ganlab.invert.projector import (ProjectionConfig, ProjectionResult, ProjectionStep, learning_rate,
-                                     noise_regularizer, project, project_w_then_w_plus)
+from ganlab.invert.projector import (TUNED, ProjectionConfig, ProjectionResult, ProjectionStep, learning_rate,
+                                     noise_regularizer, project, project_w_then_w_plus, settings_config)
 from ganlab.models.registry import Registry, load_model
 
 FAST = dict(w_avg_samples=500, preview_every=0)
@@ -104,6 +106,33 @@ def test_pixel_loss_term_is_reported_when_enabled(model, sample):
     steps, _ = _run(project(model, sample, ProjectionConfig(num_steps=2, pixel_loss="l1", pixel_weight=1.0, **FAST),
                             distance=FALLBACK))
     assert "pixel_l1" in steps[0].losses
+
+
+def test_settings_by_name_with_overrides_that_none_leaves_alone():
+    assert settings_config("official") == ProjectionConfig()
+    tuned = settings_config("tuned", num_steps=7, pixel_loss=None, pixel_weight=3.0)
+    assert tuned.num_steps == 7 and tuned.pixel_loss == TUNED["pixel_loss"] and tuned.pixel_weight == 3.0
+    assert tuned.initial_learning_rate == TUNED["initial_learning_rate"] != ProjectionConfig().initial_learning_rate
+    with pytest.raises(GanlabError, match="settings must be one of official, tuned"):
+        settings_config("fastest")
+
+
+def test_tuned_settings_fit_a_rendered_face_closer_than_the_official_ones(model):
+    faces = from_uint8(render_faces(2, seed=10 ** 9 + 7, size=64)[0])
+    psnrs = {}
+    for name in ("official", "tuned"):
+        cfg = settings_config(name, num_steps=60, space="w+", **FAST)
+        _, result = _run(project(model, faces, cfg, distance=FALLBACK))
+        psnrs[name] = np.mean([m["psnr"] for m in result.metrics])
+    assert psnrs["tuned"] > psnrs["official"] + 0.5, psnrs
+
+
+def test_bf16_autocast_projection_tracks_the_fp32_run(model, sample):
+    runs = [_run(project(model, sample, ProjectionConfig(num_steps=30, space="w+", autocast=ac, **FAST),
+                         distance=FALLBACK))[1] for ac in (False, True)]
+    assert runs[1].ws.dtype == torch.float32 and not torch.equal(runs[0].ws, runs[1].ws)
+    for fp32, bf16 in zip(runs[0].metrics, runs[1].metrics):
+        assert abs(fp32["psnr"] - bf16["psnr"]) < 1.0
 
 
 def test_lpips_wiring_reports_lpips_metrics(model, sample):
