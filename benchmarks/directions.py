@@ -4,7 +4,8 @@ For each shipped direction: of held-out generator samples the face judge says la
 fraction it says gain it after +3 sigma ("flip", target >= 80%), and the fraction of the other
 attributes whose label changes ("others", target < 10%; attributes that exclude each other, such as two
 hair colours or eyeglasses and sunglasses, are not counted). The same for a direction learned from
-only 20 + 20 rendered faces projected into the model. Then milliseconds per single edit render.
+only 20 + 20 rendered faces projected into the model, and each shipped direction conditioned on the
+others (their components removed). Then milliseconds per single edit render.
 
 Run: python -m benchmarks.directions [--ship] [--n 3000] [--eval 200] [--steps 50]
 `--ship` first relearns the bundled directions (assets/directions/<model>.npz) from `--n` generator
@@ -23,7 +24,7 @@ import torch
 
 from ganlab.data.toyfaces import HAIR_COLORS, face_labels, render_faces
 from ganlab.edit.apply import render_edit
-from ganlab.edit.directions import (SHIPPED_ATTRIBUTES, Direction, LearnedDirection, learn_from_images,
+from ganlab.edit.directions import (SHIPPED_ATTRIBUTES, Direction, LearnedDirection, condition, learn_from_images,
                                     load_directions, sample_w, save_directions, ship_directions, shipped_path)
 from ganlab.eval.judges import FACE_BINARY, FaceJudge, cached_judge
 from ganlab.imaging import from_uint8
@@ -151,6 +152,13 @@ def main() -> None:
     print(f"# +{ALPHA:g} sigma on all layers; targets: flip >= 80%, others changed < 10%")
     for d in shipped:
         print(effect(model, judge, d.name, d, ws, before))
+    print("# the same, each conditioned on the other shipped directions it should leave alone:")
+    reference = sample_w(model, 2000)
+    for d in shipped:
+        others = [o for o in shipped if o.name in unrelated(d.name)]
+        conditioned = condition(d, others, reference=reference)
+        conditioned.name = f"{d.name} | others"
+        print(effect(model, judge, d.name, conditioned, ws, before))
     for attr in filter(None, args.projected.split(",")):
         direction, note = projected_direction(model, attr, per_group=20, steps=args.steps)
         print(effect(model, judge, attr, direction, ws, before))

@@ -52,6 +52,22 @@ def test_svm_recovers_a_planted_direction_and_reports_cross_validated_accuracy()
     assert direction.sigma == pytest.approx(np.std(np.concatenate([pos, neg]) @ direction.vector), rel=1e-5)
 
 
+def test_in_anisotropic_latents_the_direction_follows_where_the_groups_differ_not_the_thin_margin():
+    # The groups differ by 2 along axis 0 (spread 2) and by 0.2 along axis 1 (spread 0.1). The
+    # maximum-margin normal leans on axis 1; moving along it would hardly change a latent.
+    rng = np.random.default_rng(5)
+    scale = np.full(W_DIM, 0.5)
+    scale[0], scale[1] = 2.0, 0.1
+    shift = np.zeros(W_DIM)
+    shift[0], shift[1] = 1.0, 0.1
+    pos = rng.normal(size=(400, W_DIM)) * scale + shift
+    neg = rng.normal(size=(400, W_DIM)) * scale - shift
+    direction, _ = learn_direction(pos, neg, "wide", "m")
+    assert direction.vector[0] > 0.95
+    gap = (pos.mean(0) - neg.mean(0)) @ direction.vector
+    assert gap / direction.sigma > 0.8  # one slider unit crosses most of the way between the groups
+
+
 def test_w_plus_latents_are_averaged_over_layers_and_sigma_uses_the_reference():
     pos, neg, normal = planted(60, 60, margin=1.0, seed=1)
     to_ws = lambda x: torch.from_numpy(x).float().unsqueeze(1).repeat(1, 3, 1)  # noqa: E731
