@@ -1,7 +1,8 @@
 """Fast inversion on held-out rendered faces: how many steps each method needs for the plain projector's quality.
 
 Methods, each on the same targets (seeds training never used), each budget its own run:
-  plain       the projector in w+ from the mean w (official schedule)
+  plain       the projector in w+ from the mean w (official settings: the reference)
+  plain-tuned the same with ganlab's tuned settings
   encoder     one forward pass of the encoder (budget 0) and the projector started there (w+)
   landscape   Adam steps on u through the learned landscape map theta
 Prints PSNR / SSIM / distance and wall time per budget, then the verdicts the issue asks for: encoder +
@@ -37,7 +38,7 @@ from ganlab.invert.landscape import find_landscape, landscape_project, load_land
 from ganlab.invert.losses import lpips_distance
 from ganlab.invert.metrics import psnr
 from ganlab.invert.object_encoder import encode, find_object_encoder, load_object_encoder
-from ganlab.invert.projector import ProjectionConfig, ProjectionResult, project
+from ganlab.invert.projector import ProjectionConfig, ProjectionResult, project, settings_config
 from ganlab.models.pool import default_device
 from ganlab.models.registry import Registry, load_model
 
@@ -77,9 +78,12 @@ def main() -> None:
     print(f"# fast inversion on toyfaces-64, {args.n} held-out rendered faces, {where}, torch {torch.__version__}")
     print(f"# distance: {distance.name}" + (f" ({distance.why})" if distance.why else ""))
 
-    runs = {"plain": lambda k: project(model, target, ProjectionConfig(num_steps=k, space="w+", preview_every=0,
-                                                                        report_every=k), distance=distance)}
-    budgets = {"plain": [int(b) for b in args.plain.split(",")]}
+    def plain(settings: str):
+        return lambda k: project(model, target, settings_config(settings, num_steps=k, space="w+", preview_every=0,
+                                                                report_every=k), distance=distance)
+
+    runs = {"plain": plain("official"), "plain-tuned": plain("tuned")}
+    budgets = {name: [int(b) for b in args.plain.split(",")] for name in runs}
     if encoder is not None:
         runs["encoder"] = lambda k: hybrid_project(model, encoder, target, k, ProjectionConfig(preview_every=0),
                                                    distance=distance)
