@@ -24,6 +24,10 @@ from ganlab.models.stylegan2_model import StyleGAN2Model
 
 PRESETS: dict[str, int] = {"fast": 0, "balanced": 100, "best": 500}  # projector steps after the encoder
 FALLBACK_STEPS = 100  # projector steps for "fast" when there is no encoder to be fast with
+# The learning rate ramps up over at least this many steps: at full rate from the first step, a short
+# refinement overshoots and ends below its start (10 steps on 8 held-out faces: 21.2 dB from the
+# encoder's 22.3; with the 5-step ramp 24.4).
+RAMPUP_STEPS = 5
 
 
 def preset_steps(preset: str | int) -> int:
@@ -72,6 +76,8 @@ def hybrid_project(model: StyleGAN2Model, encoder: Encoder | None, target: torch
     if steps == 0:
         yield result
         return
-    yield from project(model, target, replace(cfg, num_steps=steps, space="w+", **TUNED), init_ws=ws,
-                       distance=distance, cancel=cancel, init_noise=constant_noise(model, ws.shape[0]))
+    rampup = max(cfg.lr_rampup_length, RAMPUP_STEPS / steps)
+    refine = replace(cfg, num_steps=steps, space="w+", **TUNED, lr_rampup_length=rampup)
+    yield from project(model, target, refine, init_ws=ws, distance=distance, cancel=cancel,
+                       init_noise=constant_noise(model, ws.shape[0]))
 

@@ -137,6 +137,20 @@ def test_hybrid_starts_projector_from_encoder(model, encoder):
     assert not torch.allclose(result.ws, enc(_target(model)))
 
 
+def test_a_short_refinement_of_the_shipped_encoder_improves_on_its_start():
+    from ganlab.data.toyfaces import render_faces
+    from ganlab.imaging import from_uint8
+    from ganlab.invert.encoder import find_encoder
+    from ganlab.models.registry import Registry, load_model
+
+    faces = load_model(Registry(), "toyfaces-64")
+    target = from_uint8(render_faces(4, seed=10 ** 9 + 3, size=64)[0])
+    records = list(hybrid_project(faces, find_encoder(faces), target, 10, FAST_PROJ, distance=FALLBACK))
+    start, result = records[0], records[-1]
+    assert start.step == 0 and result.steps_run == 10
+    assert np.mean([m["distance"] for m in result.metrics]) < 0.8 * start.losses["distance"]
+
+
 def test_hybrid_without_encoder_falls_back_and_says_so(model):
     records = list(hybrid_project(model, None, _target(model), "fast", FAST_PROJ, distance=FALLBACK))
     steps = [r for r in records if isinstance(r, ProjectionStep)]
