@@ -10,7 +10,7 @@ from PIL import Image
 from ganlab.align import paste_back
 from ganlab.edit import LAYER_PRESETS, edit_ws, layer_indices, learn_direction, render_edit
 from ganlab.edit.catalog import directions_for
-from ganlab.edit.directions import Direction
+from ganlab.edit.directions import Direction, sample_w
 from ganlab.errors import GanlabError
 from ganlab.imaging import to_uint8
 from ganlab.session import StoredLatent
@@ -18,7 +18,7 @@ from ganlab.ui.context import AppContext, side_by_side
 from ganlab.ui.context import session_id as sid
 from ganlab.ui.gpu import gpu
 
-MAX_SLIDERS = 8
+MAX_SLIDERS = 12
 SOURCE_LABELS = {"Learned (shipped + yours)": "learned", "GANSpace (PCA of w)": "ganspace",
                  "SeFa (closed form)": "sefa"}
 LAYER_CHOICES = list(LAYER_PRESETS) + ["custom"]
@@ -33,8 +33,8 @@ class EditState:
     def directions(self, ctx: AppContext, session: str, item: StoredLatent, source: str) -> list[Direction]:
         model = ctx.pool.get(item.model_id)
         found = list(directions_for(model, source))
-        if source == "learned":
-            found += self.user.get((session, item.model_id), [])
+        if source == "learned":  # the user's own first, newest on top: they came here for those
+            found = self.user.get((session, item.model_id), [])[::-1] + found
         return found[:MAX_SLIDERS]
 
 
@@ -95,10 +95,10 @@ def build(ctx: AppContext):
                 paste_btn = gr.Button("Paste back", elem_id="edit-paste")
                 pasted = gr.Image(label="Edited photo", type="pil", interactive=False, elem_id="edit-pasted")
             with gr.Accordion("Learn a direction from two groups of stored latents", open=False):
-                group_a = gr.Dropdown([], multiselect=True, label="Group with the attribute")
-                group_b = gr.Dropdown([], multiselect=True, label="Group without it")
-                new_dir = gr.Textbox(value="my direction", label="Name")
-                learn = gr.Button("Learn (linear SVM)")
+                group_a = gr.Dropdown([], multiselect=True, label="Group with the attribute", elem_id="edit-group-a")
+                group_b = gr.Dropdown([], multiselect=True, label="Group without it", elem_id="edit-group-b")
+                new_dir = gr.Textbox(value="my direction", label="Name", elem_id="edit-new-name")
+                learn = gr.Button("Learn (linear SVM)", elem_id="edit-learn")
 
     def current(request: gr.Request, name: str, source_label: str, layer_preset: str, first: float, last: float,
                 alphas: tuple[float, ...]):
@@ -154,14 +154,15 @@ def build(ctx: AppContext):
                   as_name: str, *alphas: float) -> str:
         try:
             item, new_ws, _, face = current(request, name, source_label, layer_preset, first, last, alphas)
-            saved = ctx.sessions.get(sid(request)).add(StoredLatent(as_name, item.model_id, "w+", new_ws.cpu(), thumbnail=face,
-                                           source=f"edit of {name}", origin=item.origin),
-                              ctx.pool.get(item.model_id))
+            latent = StoredLatent(as_name, item.model_id, "w+", new_ws.cpu(), thumbnail=face,
+                                  source=f"edit of {name}", origin=item.origin)
+            saved = ctx.sessions.get(sid(request)).add(latent, ctx.pool.get(item.model_id))
         except GanlabError as err:
             raise gr.Error(str(err)) from None
         return f"Saved as **{saved.name}**."
 
-    def learn_new(a: list[str], b: list[str], title: str, request: gr.Request) -> str:
+    def learn_new(a: list[str], b: list[str], title: str, name: str, source_label: str, request: gr.Request):
+        """Learn the direction, then show the sliders again with it on top (when the learned ones are shown)."""
         try:
             store = ctx.sessions.get(sid(request))
             pos, neg = [store.get(n) for n in a or []], [store.get(n) for n in b or []]
@@ -172,14 +173,16 @@ def build(ctx: AppContext):
                 raise GanlabError(f"all latents must come from one model, not {sorted(model_ids)}")
             model_id = model_ids.pop()
             stack = lambda items: torch.cat([_ws(ctx, i).cpu() for i in items])  # noqa: E731
+            reference = sample_w(ctx.pool.get(model_id), 2000)  # slider units: the model's own spread
             direction, report = learn_direction(stack(pos), stack(neg), title or "my direction", model_id,
-                                                space="w+")
+                                                space="w+", reference=reference)
         except GanlabError as err:
             raise gr.Error(str(err)) from None
         state.user.setdefault((sid(request), model_id), []).append(direction)
         lines = [f"Learned **{direction.name}**: cross-validated accuracy {report.cv_accuracy:.2f}."]
         lines += [f"Warning: {w}" for w in report.warnings]
-        return "\n\n".join(lines + ["It is now a slider under *Learned*; reselect the latent to see it."])
+        lines.append("It is the first slider under *Learned*.")
+        return [*setup(name, source_label, request)[:-1], "\n\n".join(lines)]
 
     controls = [latent, source, preset, start, stop]
     for trigger in (latent.change, source.change):
@@ -189,5 +192,5 @@ def build(ctx: AppContext):
     reset.click(setup, [latent, source], sliders + [view, status])
     save.click(save_edit, controls + [save_name] + sliders, status)
     paste_btn.click(paste, controls + sliders, pasted)
-    learn.click(learn_new, [group_a, group_b, new_dir], status)
+    learn.click(learn_new, [group_a, group_b, new_dir, latent, source], sliders + [view, status])
     return refresh, [latent, group_a, group_b]
