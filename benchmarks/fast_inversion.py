@@ -104,7 +104,7 @@ def main() -> None:
             mean = mean_metrics(final(run(steps)))
             wall = time.perf_counter() - start
             table.setdefault(method, []).append((steps, mean, wall))
-            print(f"{method:<10} {steps:>5} steps: PSNR {mean['psnr']:6.2f} dB  SSIM {mean['ssim']:.3f}  "
+            print(f"{method:<11} {steps:>5} steps: PSNR {mean['psnr']:6.2f} dB  SSIM {mean['ssim']:.3f}  "
                   f"distance {mean['distance']:.4f}  {wall:6.1f} s for {args.n}", flush=True)
 
     reference = max(table["plain"], key=lambda row: row[0])
@@ -114,10 +114,10 @@ def main() -> None:
         reached = [row for row in rows if row[1]["psnr"] >= ref_psnr]
         if reached:
             steps, mean, wall = min(reached, key=lambda row: row[0])
-            print(f"{method:<10} reaches it in {steps} steps, {wall:.1f} s ({ref_wall / max(wall, 1e-9):.1f}x faster)")
+            print(f"{method:<11} reaches it in {steps} steps, {wall:.1f} s ({ref_wall / max(wall, 1e-9):.1f}x faster)")
         else:
             best = max(rows, key=lambda row: row[1]["psnr"])
-            print(f"{method:<10} does not reach it within {max(r[0] for r in rows)} steps "
+            print(f"{method:<11} does not reach it within {max(r[0] for r in rows)} steps "
                   f"(best {best[1]['psnr']:.2f} dB at {best[0]} steps)")
     if "encoder" in table:
         single = [row for row in table["encoder"] if row[0] == 0]

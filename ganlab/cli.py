@@ -133,8 +133,11 @@ def cmd_project(args: argparse.Namespace) -> int:
         print(f"skipped {line}", file=sys.stderr)
     if not targets:
         raise GanlabError("no usable target images")
+    pixel_weight = args.pixel_weight
+    if pixel_weight is None and args.pixel_loss not in (None, "none"):
+        pixel_weight = 1.0  # a pixel loss asked for by name, without a weight, should count
     cfg = settings_config(args.settings, num_steps=args.steps, space="w" if args.space == "w" else "w+",
-                          seed=args.seed, pixel_loss=args.pixel_loss, pixel_weight=args.pixel_weight,
+                          seed=args.seed, pixel_loss=args.pixel_loss, pixel_weight=pixel_weight,
                           target_distance=args.target_distance, preview_every=args.frame_every, autocast=args.bf16)
     out = Path(args.out)
     for start in range(0, len(targets), args.batch):
@@ -273,7 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="projector settings: the official projector's, or ganlab's tuned ones (lr 0.2, no latent "
                         "noise, pixel MSE weight 1: about 2 dB better after 500 w+ steps on held-out toy faces)")
     p.add_argument("--pixel-loss", choices=["none", "mse", "l1"], help="extra pixel loss (default: from --settings)")
-    p.add_argument("--pixel-weight", type=float, help="its weight (default: from --settings)")
+    p.add_argument("--pixel-weight", type=float,
+                   help="its weight (default: from --settings; 1 when --pixel-loss is given alone)")
     p.add_argument("--target-distance", type=float, help="stop early when every image is this close")
     p.add_argument("--bf16", action="store_true", help="run the generator in bfloat16 autocast (faster on recent GPUs)")
     p.add_argument("--frame-every", type=int, default=10, help="steps between video frames")

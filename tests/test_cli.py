@@ -100,21 +100,27 @@ def test_project_writes_latents_images_video_and_metrics_for_a_folder(tmp_path, 
         assert len(frames) == 2 and frames[0].shape == (64, 128, 3)
 
 
-def test_project_tuned_settings_reach_the_engine_and_flags_override_them(tmp_path, monkeypatch):
+def test_project_settings_and_flags_reach_the_engine(tmp_path, monkeypatch):
     import json
 
+    import ganlab.invert.methods as methods
     from ganlab.data.toyfaces import render_faces
 
     monkeypatch.setenv("GANLAB_OFFLINE", "1")
     target = tmp_path / "face.png"
     Image.fromarray(render_faces(1, 78)[0][0]).save(target)
-    runs = {"pixel_mse": ["--settings", "tuned", "--bf16"], "pixel_l1": ["--settings", "tuned", "--pixel-loss", "l1"]}
-    for term, flags in runs.items():
-        out = tmp_path / term
+    seen, real_invert = [], methods.invert
+    monkeypatch.setattr(methods, "invert", lambda *a, **k: seen.append(a[4]) or real_invert(*a, **k))
+    runs = {"tuned-bf16": ["--settings", "tuned", "--bf16"], "tuned-l1": ["--settings", "tuned", "--pixel-loss", "l1"],
+            "official-l1": ["--pixel-loss", "l1"]}
+    for name, flags in runs.items():
         assert main(["project", "--model", "toyfaces-64", "--target", str(target), "--steps", "2", *flags,
-                     "--out", str(out)]) == 0
-        info = json.loads((out / "face" / "metrics.json").read_text())
-        assert [set(h) for h in info["history"]] == [{"step", "distance", "noise_reg", term}] * 2
+                     "--out", str(tmp_path / name)]) == 0
+    got = {name: (c.initial_learning_rate, c.pixel_loss, c.pixel_weight, c.autocast) for name, c in zip(runs, seen)}
+    assert got == {"tuned-bf16": (0.2, "mse", 1.0, True), "tuned-l1": (0.2, "l1", 1.0, False),
+                   "official-l1": (0.1, "l1", 1.0, False)}
+    info = json.loads((tmp_path / "tuned-l1" / "face" / "metrics.json").read_text())
+    assert [set(h) for h in info["history"]] == [{"step", "distance", "noise_reg", "pixel_l1"}] * 2
 
 
 @pytest.mark.parametrize("method, steps_run", [("fast", 0), ("landscape", 3)])

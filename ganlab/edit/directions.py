@@ -143,6 +143,8 @@ def learn_direction(latents_pos: Latents, latents_neg: Latents, name: str, model
                         "the groups are not separable in W, so this direction is unreliable")
     svm.fit(x, y)
     sigma_ref = np.concatenate([pos, neg]) if reference is None else _as_w(reference, "reference")
+    if len(sigma_ref) < 2:
+        raise GanlabError(f"'{name}': the reference needs at least 2 latents to measure their spread")
     pattern = np.cov(sigma_ref, rowvar=False) @ svm.coef_[0]
     if np.linalg.norm(pattern) < 1e-12:
         raise GanlabError(f"'{name}': the latents do not vary along the boundary's normal; no direction to edit")

@@ -26,7 +26,7 @@ PRESETS: dict[str, int] = {"fast": 0, "balanced": 100, "best": 500}  # projector
 FALLBACK_STEPS = 100  # projector steps for "fast" when there is no encoder to be fast with
 # The learning rate ramps up over at least this many steps: at full rate from the first step, a short
 # refinement overshoots and ends below its start (10 steps on 8 held-out faces: 21.2 dB from the
-# encoder's 22.3; with the 5-step ramp 24.4).
+# encoder's 22.3; with the 5-step ramp 24.4). Shorter refinements never reach the full rate.
 RAMPUP_STEPS = 5
 
 
@@ -49,7 +49,8 @@ def hybrid_project(model: StyleGAN2Model, encoder: Encoder | None, target: torch
     With an encoder: a step-0 record holding E's reconstruction, then the projector's records (w+,
     started from E's ws and the model's constant noise maps, with the `TUNED` settings: the refinement
     starts near the answer, where a bold step and no exploratory noise pay most; 8 held-out faces, 100
-    steps: 26.5 dB official, 28.6 tuned). `cfg` sets the projector's other settings; `preset` its steps.
+    steps: 26.5 dB official, 28.6 tuned). A pixel loss set in `cfg` replaces the tuned one; `cfg` sets
+    the projector's other settings, `preset` its steps.
     """
     steps = preset_steps(preset)
     cfg = cfg or ProjectionConfig()
@@ -76,8 +77,10 @@ def hybrid_project(model: StyleGAN2Model, encoder: Encoder | None, target: torch
     if steps == 0:
         yield result
         return
+    tuned = {**TUNED, **({} if cfg.pixel_loss == "none" else {"pixel_loss": cfg.pixel_loss,
+                                                               "pixel_weight": cfg.pixel_weight})}
     rampup = max(cfg.lr_rampup_length, RAMPUP_STEPS / steps)
-    refine = replace(cfg, num_steps=steps, space="w+", **TUNED, lr_rampup_length=rampup)
+    refine = replace(cfg, num_steps=steps, space="w+", **tuned, lr_rampup_length=rampup)
     yield from project(model, target, refine, init_ws=ws, distance=distance, cancel=cancel,
                        init_noise=constant_noise(model, ws.shape[0]))
 

@@ -52,7 +52,7 @@ class ProjectionConfig:
     preview_every: int = 10               # steps between preview images in the records (0 = never)
     report_every: int = 1                 # steps between records (losses need a host sync)
     autocast: bool = False                # synthesis in bfloat16 autocast (for recent GPUs; distance stays fp32)
-    seed: int = 0                         # seeds the noise maps and the latent noise
+    seed: int = 0                         # seeds the noise maps and, step by step, the latent noise
 
 
 # ganlab's own settings, measured on held-out toy faces (w+, 500 steps): a bolder step, no exploratory latent
@@ -94,7 +94,6 @@ class ProjectionState:
     w_opt: torch.Tensor
     noise: dict[str, torch.Tensor]
     optimizer: dict
-    rng: torch.Tensor
     history: list[dict[str, float]]
     elapsed_s: float
 
@@ -176,7 +175,9 @@ def project(model: StyleGAN2Model, target: torch.Tensor, cfg: ProjectionConfig |
     n = target.shape[0]
     target = target.to(device, torch.float32)
     gen = torch.Generator(device="cpu").manual_seed(cfg.seed)  # noise maps: the same on every device
-    latent_gen = torch.Generator(device=device).manual_seed(cfg.seed)  # drawn where used: no per-step copy
+    # Latent noise is drawn on the run's device (no host copy per step) and seeded anew each step, so a
+    # paused run resumes on any device with no generator state to carry.
+    latent_gen = torch.Generator(device=device)
 
     w_avg, w_std = model.w_stats(n=cfg.w_avg_samples)
     if init_ws is not None:
@@ -205,7 +206,6 @@ def project(model: StyleGAN2Model, target: torch.Tensor, cfg: ProjectionConfig |
             for name, v in noise.items():
                 v.copy_(resume.noise[name])
         optimizer.load_state_dict(resume.optimizer)
-        latent_gen.set_state(resume.rng)
         first_step, history, carried_s = resume.step, list(resume.history), resume.elapsed_s
 
     def synth(w: torch.Tensor) -> torch.Tensor:
@@ -218,7 +218,7 @@ def project(model: StyleGAN2Model, target: torch.Tensor, cfg: ProjectionConfig |
         if pause_after_s is not None and step > first_step and time.perf_counter() - call_started >= pause_after_s:
             yield ProjectionState(step=step, w_opt=w_opt.detach().cpu(),
                                   noise={k: v.detach().cpu() for k, v in noise.items()},
-                                  optimizer=_to_cpu(optimizer.state_dict()), rng=latent_gen.get_state(),
+                                  optimizer=_to_cpu(optimizer.state_dict()),
                                   history=history, elapsed_s=time.perf_counter() - started)
             return
         if cancel is not None and cancel.is_set():
@@ -228,6 +228,7 @@ def project(model: StyleGAN2Model, target: torch.Tensor, cfg: ProjectionConfig |
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(cfg, t)
         w_noise_scale = w_std * cfg.initial_noise_factor * max(0.0, 1.0 - t / cfg.noise_ramp_length) ** 2
+        latent_gen.manual_seed((cfg.seed + 1) * 1_000_003 + step)
         w_noise = torch.randn(w_opt.shape, generator=latent_gen, device=device) * w_noise_scale
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.autocast):
             synth_img = synth(w_opt + w_noise)

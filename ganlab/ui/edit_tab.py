@@ -113,7 +113,7 @@ def build(ctx: AppContext):
         value = names[-1] if names else None
         return gr.Dropdown(choices=names, value=value), gr.Dropdown(choices=names), gr.Dropdown(choices=names)
 
-    def setup(name: str, source_label: str, request: gr.Request):
+    def show_sliders(name: str, source_label: str, request: gr.Request):
         """Relabel the sliders for the chosen latent and source, reset them, render the original."""
         if not name:
             return [gr.Slider(visible=False)] * MAX_SLIDERS + [None, "Project an image or add a sample first."]
@@ -128,6 +128,10 @@ def build(ctx: AppContext):
                    for i in range(MAX_SLIDERS)]
         note = "" if dirs else "No learned directions for this model yet: learn one below, or use GANSpace / SeFa."
         return updates + [picture, note]
+
+    @gpu(duration=30)
+    def setup(name: str, source_label: str, request: gr.Request):
+        return show_sliders(name, source_label, request)
 
     @gpu(duration=30)
     def render(request: gr.Request, name: str, source_label: str, layer_preset: str, first: float, last: float,
@@ -161,6 +165,7 @@ def build(ctx: AppContext):
             raise gr.Error(str(err)) from None
         return f"Saved as **{saved.name}**."
 
+    @gpu(duration=30)
     def learn_new(a: list[str], b: list[str], title: str, name: str, source_label: str, request: gr.Request):
         """Learn the direction, then show the sliders again with it on top (when the learned ones are shown)."""
         try:
@@ -182,7 +187,7 @@ def build(ctx: AppContext):
         lines = [f"Learned **{direction.name}**: cross-validated accuracy {report.cv_accuracy:.2f}."]
         lines += [f"Warning: {w}" for w in report.warnings]
         lines.append("It is the first slider under *Learned*.")
-        return [*setup(name, source_label, request)[:-1], "\n\n".join(lines)]
+        return [*show_sliders(name, source_label, request)[:-1], "\n\n".join(lines)]
 
     controls = [latent, source, preset, start, stop]
     for trigger in (latent.change, source.change):

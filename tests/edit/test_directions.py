@@ -77,6 +77,12 @@ def test_w_plus_latents_are_averaged_over_layers_and_sigma_uses_the_reference():
     assert direction.sigma == pytest.approx(np.std(reference @ direction.vector), rel=1e-5)
 
 
+def test_a_reference_of_one_latent_is_refused():
+    pos, neg, _ = planted(20, 20, margin=1.0)
+    with pytest.raises(GanlabError, match="at least 2 latents"):
+        learn_direction(pos, neg, "one", "m", reference=pos[:1])
+
+
 def test_tiny_and_inseparable_groups_are_warned_about():
     pos, neg, _ = planted(6, 40, margin=1.0)
     _, report = learn_direction(pos, neg, "tiny", "m")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -149,6 +151,13 @@ def test_a_short_refinement_of_the_shipped_encoder_improves_on_its_start():
     start, result = records[0], records[-1]
     assert start.step == 0 and result.steps_run == 10
     assert np.mean([m["distance"] for m in result.metrics]) < 0.8 * start.losses["distance"]
+
+
+def test_hybrid_refines_with_the_tuned_pixel_loss_unless_the_caller_sets_one(model, encoder):
+    enc = load_encoder(encoder, model)
+    for cfg, term in ((FAST_PROJ, "pixel_mse"), (replace(FAST_PROJ, pixel_loss="l1", pixel_weight=0.5), "pixel_l1")):
+        records = list(hybrid_project(model, enc, _target(model), 2, cfg, distance=FALLBACK))
+        assert all(set(r.losses) == {"distance", "noise_reg", term} for r in records[1:-1])
 
 
 def test_hybrid_without_encoder_falls_back_and_says_so(model):
