@@ -77,10 +77,10 @@ def hybrid_project(model: StyleGAN2Model, encoder: Encoder | None, target: torch
     if steps == 0:
         yield result
         return
-    tuned = {**TUNED, **({} if cfg.pixel_loss == "none" else {"pixel_loss": cfg.pixel_loss,
-                                                               "pixel_weight": cfg.pixel_weight})}
     rampup = max(cfg.lr_rampup_length, RAMPUP_STEPS / steps)
-    refine = replace(cfg, num_steps=steps, space="w+", **tuned, lr_rampup_length=rampup)
+    refine = replace(cfg, num_steps=steps, space="w+", **TUNED, lr_rampup_length=rampup)
+    if cfg.pixel_loss != "none":  # the caller's own pixel loss wins over the tuned one
+        refine = replace(refine, pixel_loss=cfg.pixel_loss, pixel_weight=cfg.pixel_weight)
     yield from project(model, target, refine, init_ws=ws, distance=distance, cancel=cancel,
                        init_noise=constant_noise(model, ws.shape[0]))
 
