@@ -87,3 +87,29 @@ def screenshot(page):
         page.screenshot(path=str(path), full_page=True)
         return path
     return take
+
+
+def add_samples(page, seeds: list[int]) -> None:
+    """Add generator samples of toyfaces-64 to the page's session through the Session tab.
+
+    Right after the tab opens, the seed box can fall back to its initial 0 before the click reads it (a
+    race in the page, not the handler): a sample that does not appear is asked for again, at most 3 times.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    page.get_by_role("tab", name="Session").click()
+    page.get_by_text("Add a generator sample").click()
+    box = page.locator("#session-seed input")
+    for seed in seeds:
+        for attempt in range(3):
+            box.fill(str(seed))
+            box.press("Enter")
+            page.click("#session-add-sample")
+            try:
+                page.wait_for_function(
+                    f"document.querySelector('#session-gallery')?.innerText.includes('seed{seed}')",
+                    timeout=60_000 if attempt == 2 else 15_000)
+                break
+            except PlaywrightTimeout:
+                if attempt == 2:
+                    raise

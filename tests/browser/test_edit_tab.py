@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from tests.browser.conftest import add_samples
+
 pytestmark = pytest.mark.browser
 
 
 def test_moving_a_slider_changes_the_edited_image(page, screenshot):
-    page.get_by_role("tab", name="Session").click()
-    page.get_by_text("Add a generator sample").click()
-    page.click("#session-add-sample")
-    page.wait_for_function("document.querySelector('#session-gallery')?.innerText.includes('seed0')",
-                           timeout=60_000)
+    add_samples(page, [0])
     page.get_by_role("tab", name="Edit").click()
     page.get_by_text("GANSpace (PCA of w)").click()
     page.wait_for_function("document.querySelector('#edit-slider-0')?.innerText.includes('ganspace')",
@@ -27,18 +25,6 @@ def test_moving_a_slider_changes_the_edited_image(page, screenshot):
     screenshot("edit_tab")
 
 
-def _add_samples(page, seeds: list[int]) -> None:
-    page.get_by_role("tab", name="Session").click()
-    page.get_by_text("Add a generator sample").click()
-    for seed in seeds:
-        box = page.locator("#session-seed input")
-        box.fill(str(seed))
-        box.press("Enter")
-        page.click("#session-add-sample")
-        page.wait_for_function(f"document.querySelector('#session-gallery')?.innerText.includes('seed{seed}')",
-                               timeout=60_000)
-
-
 def _choose(page, dropdown: str, names: list[str]) -> None:
     for name in names:
         page.click(f"#{dropdown} input")
@@ -47,7 +33,7 @@ def _choose(page, dropdown: str, names: list[str]) -> None:
 
 
 def test_learning_a_direction_from_two_groups_adds_a_slider(page, screenshot):
-    _add_samples(page, [0, 1, 2, 3])
+    add_samples(page, [0, 1, 2, 3])
     page.get_by_role("tab", name="Edit").click()
     page.get_by_text("Learn a direction from two groups of stored latents").click()
     _choose(page, "edit-group-a", ["toyfaces-64-seed0", "toyfaces-64-seed1"])

@@ -5,19 +5,13 @@ from __future__ import annotations
 import imageio.v2 as imageio
 import pytest
 
+from tests.browser.conftest import add_samples
+
 pytestmark = pytest.mark.browser
 
 
 def test_session_samples_then_ten_frame_video_downloads(page, screenshot, tmp_path):
-    page.get_by_role("tab", name="Session").click()
-    page.get_by_text("Add a generator sample").click()
-    for seed in ("3", "4"):
-        box = page.locator("#session-seed input")
-        box.fill(seed)
-        box.press("Enter")
-        page.click("#session-add-sample")
-        page.wait_for_function(f"document.querySelector('#session-gallery')?.innerText.includes('seed{seed}')",
-                               timeout=120_000)
+    add_samples(page, [3, 4])
     screenshot("session_tab")
 
     page.get_by_role("tab", name="Interpolate").click()
