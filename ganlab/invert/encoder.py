@@ -17,10 +17,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ganlab.errors import GanlabError
 from ganlab.imaging import from_uint8
 from ganlab.invert.netio import (Renderer, TrainProgress, TrainState, check_tied, face_renderer, load_net,
                                  resume_train_state, run_net_weights, save_net, save_train_state, show_progress,
-                                 training_distance)
+                                 stage_lr, training_distance)
 from ganlab.models.base import check_shape
 from ganlab.models.stylegan2_model import StyleGAN2Model
 
@@ -135,6 +136,7 @@ class EncoderTrainConfig:
     pixel_weight: float = 1.0       # pixel MSE of the re-synthesised image ([-1, 1] scale)
     distance_weight: float = 1.0    # image distance (fallback MSE + 1 - SSIM, or LPIPS)
     real_weight: float = 1.0        # weight of the real-image branch (0 = generated pairs only)
+    anneal: bool = False            # cosine-decay lr over this stage (netio.stage_lr): for a final fine-tune
     distance: str = "fallback"      # 'fallback' (fast on CPU) or 'lpips' (falls back itself when offline)
     seed: int = 0
     checkpoint_every: int = 100
@@ -157,7 +159,7 @@ def train_encoder(model: StyleGAN2Model, tcfg: EncoderTrainConfig, run_dir: Path
     torch.manual_seed(tcfg.seed)
     enc = build_encoder(model, ecfg).train()
     state = TrainState(enc, torch.optim.Adam(enc.parameters(), lr=tcfg.lr, betas=(0.9, 0.99)))
-    resume_train_state(state, run_dir, device)
+    resume_train_state(state, run_dir, device, tcfg.steps)
     start_step, started = state.step, time.perf_counter()
     synthesis = model.net.synthesis
     while state.step < tcfg.steps:
@@ -181,6 +183,7 @@ def train_encoder(model: StyleGAN2Model, tcfg: EncoderTrainConfig, run_dir: Path
                                                 + losses["dist_real"] * tcfg.distance_weight)
         state.opt.zero_grad(set_to_none=True)
         total.backward()
+        stage_lr(state, tcfg.lr, tcfg.anneal)
         state.opt.step()
 
         state.step += 1
@@ -204,11 +207,15 @@ def export_encoder(run_dir: Path | str, out_dir: Path | str, model: StyleGAN2Mod
 
 
 def run_train_encoder(model_id: str, steps: int, batch: int, run_dir: Path | str | None, export: bool,
-                      device: str | None) -> int:
+                      device: str | None, lr: float = 1e-3, real_weight: float = 1.0, anneal: bool = False) -> int:
     """`python -m ganlab train-encoder --model NAME`: train (resuming), optionally export to assets.
 
-    StyleGAN2 models get an image -> ws encoder; BigGAN models an image -> (z, class) encoder.
+    StyleGAN2 models get an image -> ws encoder; BigGAN models an image -> (z, class) encoder. Resuming
+    to more steps with other `lr` / `real_weight` / `anneal` is a new stage (e.g. a final annealed fine-tune).
     """
+    if lr <= 0 or real_weight < 0:
+        raise GanlabError(f"--lr must be positive and --real-weight at least 0 (got {lr}, {real_weight})")
+    stage = {"steps": steps, "batch": batch, "lr": lr, "real_weight": real_weight, "anneal": anneal}
     from ganlab.models.pool import default_device
     from ganlab.models.registry import Registry, load_model
 
@@ -219,10 +226,10 @@ def run_train_encoder(model_id: str, steps: int, batch: int, run_dir: Path | str
         from ganlab.invert.object_encoder import (ObjectEncoderTrainConfig, export_object_encoder,
                                                   train_object_encoder)
 
-        records = train_object_encoder(model, ObjectEncoderTrainConfig(steps=steps, batch=batch), run_dir, device)
+        records = train_object_encoder(model, ObjectEncoderTrainConfig(**stage), run_dir, device)
         exporter = export_object_encoder
     else:
-        records = train_encoder(model, EncoderTrainConfig(steps=steps, batch=batch), run_dir, device=device)
+        records = train_encoder(model, EncoderTrainConfig(**stage), run_dir, device=device)
         exporter = export_encoder
     show_progress(records, steps, f"training the encoder for {model_id}")
     if export:

@@ -219,7 +219,7 @@ def train_landscape(model: StyleGAN2Model, tcfg: LandscapeTrainConfig, run_dir: 
     torch.manual_seed(tcfg.seed)
     lmap = build_landscape(model, lcfg).train()
     state = TrainState(lmap, torch.optim.Adam(lmap.parameters(), lr=tcfg.lr, betas=(0.9, 0.99)))
-    resume_train_state(state, run_dir, device)
+    resume_train_state(state, run_dir, device, tcfg.steps)
     buffer: list[tuple[torch.Tensor, torch.Tensor]] = []  # (u [K, u_dim], target [K, 3, R, R]) per batch
     gen = torch.Generator().manual_seed(tcfg.seed * 7919 + state.step)
     start_step, started, inner = state.step, time.perf_counter(), {}

@@ -7,6 +7,7 @@ pickles, and a config that names what the weights are for, so a wrong folder is 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -75,9 +76,29 @@ class TrainProgress:
 
 @dataclass
 class TrainState:
+    """A run in progress. A stage is the steps one invocation was asked to reach with one set of settings
+    (resuming 4000 steps to 7000 with new weights starts a stage at 4000): what the learning rate
+    schedule spans, and what the run's config.json keeps a history of."""
+
     net: nn.Module
     opt: torch.optim.Optimizer
     step: int = 0
+    stage: tuple[int, int] = (0, 0)       # (first step, last step) of the current stage
+
+
+ANNEAL_FINAL = 0.05  # an annealed stage ends at this fraction of its learning rate
+
+
+def stage_lr(state: TrainState, lr: float, anneal: bool) -> float:
+    """Set and return this step's learning rate: `lr`, or with `anneal` its cosine decay over the stage
+    down to ANNEAL_FINAL * lr (a low final rate settles the net a constant rate keeps shaking)."""
+    if anneal:
+        first, last = state.stage
+        t = min(1.0, (state.step - first) / max(1, last - first))
+        lr *= ANNEAL_FINAL + (1 - ANNEAL_FINAL) * 0.5 * (1 + math.cos(math.pi * t))
+    for group in state.opt.param_groups:
+        group["lr"] = lr
+    return lr
 
 
 def training_distance(name: str, device: torch.device) -> Distance:
@@ -90,23 +111,41 @@ def training_distance(name: str, device: torch.device) -> Distance:
 
 
 def save_train_state(state: TrainState, run_dir: Path, meta: dict) -> Path:
-    """Atomically write `run_dir/checkpoint.pt` (weights, optimiser, step) and the run's `config.json`."""
+    """Atomically write `run_dir/checkpoint.pt` (weights, optimiser, step, stage) and the run's `config.json`:
+    `meta` plus "stages", the settings of every stage so far (meta["training"] is the current one's)."""
     path = run_dir / "checkpoint.pt"
     tmp = path.with_suffix(".tmp")
-    torch.save({"net": state.net.state_dict(), "opt": state.opt.state_dict(), "step": torch.tensor(state.step)}, tmp)
+    torch.save({"net": state.net.state_dict(), "opt": state.opt.state_dict(), "step": torch.tensor(state.step),
+                "stage": torch.tensor(state.stage)}, tmp)
     tmp.replace(path)
-    (run_dir / "config.json").write_text(json.dumps(meta, indent=2))
+    config = run_dir / "config.json"
+    earlier = _stages(json.loads(config.read_text())) if config.is_file() else []
+    stages = [s for s in earlier if s["to"] <= state.stage[0]]
+    stages.append({"from": state.stage[0], "to": state.step, "training": meta.get("training")})
+    config.write_text(json.dumps({**meta, "stages": stages}, indent=2))
     return path
 
 
-def resume_train_state(state: TrainState, run_dir: Path, device: torch.device) -> None:
-    """Continue a run from `run_dir/checkpoint.pt` when there is one."""
+def _stages(meta: dict) -> list[dict]:
+    """The stage history of a run's config.json; a run from before stages were kept was one stage."""
+    if "stages" in meta:
+        return meta["stages"]
+    steps = meta.get("training", {}).get("steps", 0)
+    return [{"from": 0, "to": steps, "training": meta.get("training")}]
+
+
+def resume_train_state(state: TrainState, run_dir: Path, device: torch.device, steps: int) -> None:
+    """Continue a run from `run_dir/checkpoint.pt` when there is one, towards `steps` in all. The stage
+    goes on when the checkpoint was heading for the same `steps` (an interrupted run), else a new one starts."""
+    state.stage = (0, steps)
     path = run_dir / "checkpoint.pt"
     if path.is_file():
         ckpt = torch.load(path, map_location=device, weights_only=True)
         state.net.load_state_dict(ckpt["net"])
         state.opt.load_state_dict(ckpt["opt"])
         state.step = int(ckpt["step"])
+        saved = tuple(int(s) for s in ckpt["stage"]) if "stage" in ckpt else (0, state.step)
+        state.stage = saved if saved[1] == steps else (state.step, steps)
 
 
 def run_net_weights(run_dir: Path | str) -> tuple[dict, dict]:

@@ -21,7 +21,7 @@ from ganlab.imaging import from_uint8
 from ganlab.invert.biggan import truncated_normal
 from ganlab.invert.encoder import conv_trunk
 from ganlab.invert.netio import (TrainProgress, TrainState, check_tied, load_net, resume_train_state,
-                                 run_net_weights, save_net, save_train_state, training_distance)
+                                 run_net_weights, save_net, save_train_state, stage_lr, training_distance)
 from ganlab.models.base import check_shape
 from ganlab.models.biggan import Z_BOUND, BigGANModel, find_class
 
@@ -120,6 +120,7 @@ class ObjectEncoderTrainConfig:
     pixel_weight: float = 1.0       # L1 of the re-synthesised image
     distance_weight: float = 1.0    # image distance (fallback or LPIPS) of the re-synthesised image
     real_weight: float = 1.0        # weight of the rendered-image branch (0 = generated pairs only)
+    anneal: bool = False            # cosine-decay lr over this stage (netio.stage_lr)
     distance: str = "fallback"
     seed: int = 0
     checkpoint_every: int = 100
@@ -153,7 +154,7 @@ def train_object_encoder(model: BigGANModel, tcfg: ObjectEncoderTrainConfig, run
     enc = ObjectEncoder(ecfg or ObjectEncoderConfig.for_model(model)).to(device).train()
     check_fits(enc, model)
     state = TrainState(enc, torch.optim.Adam(enc.parameters(), lr=tcfg.lr, betas=(0.9, 0.99)))
-    resume_train_state(state, run_dir, device)
+    resume_train_state(state, run_dir, device, tcfg.steps)
     start_step, started = state.step, time.perf_counter()
 
     def resynthesis_losses(z_hat: torch.Tensor, classes: torch.Tensor, img: torch.Tensor) -> tuple:
@@ -183,6 +184,7 @@ def train_object_encoder(model: BigGANModel, tcfg: ObjectEncoderTrainConfig, run
                                                 + tcfg.distance_weight * dist)
         state.opt.zero_grad(set_to_none=True)
         total.backward()
+        stage_lr(state, tcfg.lr, tcfg.anneal)
         state.opt.step()
 
         state.step += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -11,7 +12,7 @@ import torch.nn.functional as F
 
 from ganlab.errors import GanlabError
 from ganlab.invert.encoder import (EncoderConfig, EncoderTrainConfig, build_encoder, export_encoder,
-                                   load_encoder, save_encoder, train_encoder)
+                                   load_encoder, run_train_encoder, save_encoder, train_encoder)
 from ganlab.invert.hybrid import PRESETS, hybrid_project
 from ganlab.invert.losses import FALLBACK_NAME, Distance, fallback_distance
 from ganlab.invert.projector import ProjectionConfig, ProjectionResult, ProjectionStep
@@ -90,6 +91,30 @@ def test_resume_continues_step_count(model, tmp_path):
     assert [r.step for r in first] == [1, 2]
     assert [r.step for r in more] == [3, 4]
     assert list(train_encoder(model, EncoderTrainConfig(steps=4, batch=2), tmp_path, ecfg=ecfg)) == []
+
+
+def test_a_resumed_run_with_new_settings_is_a_new_annealed_stage(model, tmp_path):
+    """Anneal spans the stage: an interrupted stage goes on where it was, a longer run starts a new one;
+    config.json keeps the settings of every stage."""
+    ecfg = EncoderConfig.for_model(model, **SMALL_E)
+    list(train_encoder(model, EncoderTrainConfig(steps=2, batch=2, real_weight=0), tmp_path, ecfg=ecfg))
+    fine = EncoderTrainConfig(steps=6, batch=2, real_weight=0, lr=1e-3, anneal=True, checkpoint_every=1)
+    for rec in train_encoder(model, fine, tmp_path, ecfg=ecfg):
+        if rec.step == 4:
+            break                                              # interrupted half way through the stage
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["stage"].tolist() == [2, 6]
+    lrs = []
+    for rec in train_encoder(model, fine, tmp_path, ecfg=ecfg):
+        lrs.append(torch.load(tmp_path / "checkpoint.pt", weights_only=True)["opt"]["param_groups"][0]["lr"])
+    stage_t = np.array([2, 3]) / 4                 # steps 5 and 6 ran at t = (steps done before - 2) / (6 - 2)
+    assert lrs == pytest.approx(1e-3 * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * stage_t))))
+    stages = json.loads((tmp_path / "config.json").read_text())["stages"]
+    assert [(s["from"], s["to"], s["training"]["anneal"]) for s in stages] == [(0, 2, False), (2, 6, True)]
+
+
+def test_run_train_encoder_passes_the_stage_settings(tmp_path):
+    with pytest.raises(GanlabError, match="--lr must be positive"):
+        run_train_encoder("toyfaces-64", 1, 1, tmp_path, False, "cpu", lr=0)
 
 
 def test_save_load_round_trip_and_refusals(model, trained, tmp_path):
