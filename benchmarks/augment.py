@@ -63,7 +63,7 @@ def evaluate_walk(model: BigGANModel, walks: WalkSet, name: str, z: torch.Tensor
     before = measure(base)
     rows = []
     for m in MAGNITUDES[name]:
-        moved, _ = walks.shifted(z, name, m)
+        moved, _ = walks.shifted(z, name, m, c)
         out = model.synthesize(moved, c=c).clamp(-1, 1)
         if name == "brightness":
             walk = ((out.mean((1, 2, 3)) - base.mean((1, 2, 3))) / 2).tolist()

@@ -205,7 +205,7 @@ def cmd_train_walks(args: argparse.Namespace) -> int:
 
     transforms = args.transforms.split(",") if args.transforms else None
     return run_train_walks(args.model, transforms, args.steps, args.batch, args.out, args.device, lr=args.lr,
-                           seed=args.seed)
+                           seed=args.seed, per_class=not args.shared, init=args.init)
 
 
 def cmd_augment(args: argparse.Namespace) -> int:
@@ -222,7 +222,8 @@ def cmd_train_encoder(args: argparse.Namespace) -> int:
     from ganlab.invert.encoder import run_train_encoder
 
     _set_threads(args.threads)
-    return run_train_encoder(args.model, args.steps, args.batch, args.run_dir, args.export, args.device)
+    return run_train_encoder(args.model, args.steps, args.batch, args.run_dir, args.export, args.device,
+                             lr=args.lr, real_weight=args.real_weight, anneal=args.anneal)
 
 
 def cmd_train_landscape(args: argparse.Namespace) -> int:
@@ -294,6 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="walks file (default assets/walks/MODEL.npz)")
+    p.add_argument("--init", help="a walks file to train further instead of starting from zero")
+    p.add_argument("--shared", action="store_true",
+                   help="one walk for all classes (default: plus a learned offset per class)")
     p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     p.set_defaults(func=cmd_train_walks)
 
@@ -319,6 +323,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True)
     p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 0.001)")
+    p.add_argument("--real-weight", type=float, default=1.0,
+                   help="weight of the rendered-image losses against the generated pairs' (default 1)")
+    p.add_argument("--anneal", action="store_true",
+                   help="cosine-decay the learning rate to 5%% over this run's steps (for a final fine-tune)")
     _add_run_options(p, "checkpoints (default runs/encoder-MODEL)", "write the encoder to assets/encoders/MODEL")
     p.set_defaults(func=cmd_train_encoder)
 

@@ -91,7 +91,7 @@ def augment(model: BigGANModel, z: torch.Tensor, c: torch.Tensor, items: Sequenc
         base = torch.cat([jittered(z, items[i][2], jitter, truncation) for i in rows])
         mags = torch.tensor([magnitudes[i] for i in rows])
         if walks is not None and name in walks.walks:
-            out, _ = walks.shifted(base, name, mags)
+            out, _ = walks.shifted(base, name, mags, c)
             method = "walk"
         else:
             out = edit_latents(model, base, c.expand(len(rows), -1), name, mags, per_image_steps, truncation).z

@@ -7,8 +7,14 @@ so that alpha = 0 is always the identity and zooms compose additively. All trans
 together, one generator batch per step. The model is never modified (gradients are taken for the
 walks only), so a shared model can keep serving while walks train.
 
-Walks are saved as `.npz`: `vectors` [T, z_dim] and `meta`, a JSON string naming the model, the
-transformations, their alpha parametrisation and range, and the run that made them.
+How far one step along z moves the picture depends on the class: on toyobjects-64 a shared slide walk
+moves some classes twice as far as others. So a walk may also carry a per-class offset, and the step
+for class vector c is w_t + c @ offsets_t (a mixture of classes mixes offsets; classes never seen in
+training keep offset 0, the shared walk).
+
+Walks are saved as `.npz`: `vectors` [T, z_dim], `class_offsets` [T, num_classes, z_dim] when per
+class, and `meta`, a JSON string naming the model, the transformations, their alpha parametrisation
+and range, and the run that made them.
 """
 
 from __future__ import annotations
@@ -29,23 +35,37 @@ from ganlab import settings
 from ganlab.augment.transforms import EDIT_LOSS_NAME, TRANSFORMS, clamp_magnitude, edit, masked_l2, spec
 from ganlab.errors import GanlabError
 from ganlab.invert.projector import ProjectionStep
+from ganlab.models.base import check_shape
 from ganlab.models.biggan import BigGANModel
 
-FORMAT = 1
+FORMAT = 2
+READS = (1, 2)      # format 1: shared walks only
 
 
 @dataclass
 class Walk:
-    """One transformation's direction `vector` [z_dim] and how magnitudes map to steps along it."""
+    """One transformation's direction `vector` [z_dim], its optional `class_offsets` [num_classes, z_dim],
+    and how magnitudes map to steps along it."""
 
     transform: str
     vector: np.ndarray
     alpha: str                              # 'magnitude' or 'log(magnitude)'
     alpha_range: tuple[float, float]
     loss: float = float("nan")              # final training loss (mean of the last steps)
+    class_offsets: np.ndarray | None = None
 
     def alpha_of(self, magnitude: torch.Tensor) -> torch.Tensor:
         return torch.log(magnitude) if self.alpha == "log(magnitude)" else magnitude
+
+    def step(self, c: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+        """The direction [N or 1, z_dim] for class vectors `c` [N or 1, num_classes], on `like`'s device."""
+        vector = torch.from_numpy(self.vector).to(like.device, like.dtype)[None]
+        if self.class_offsets is None:
+            return vector
+        if c is None:
+            raise GanlabError(f"the {self.transform} walk depends on the class: give the class vector c")
+        check_shape("c", c, [None, self.class_offsets.shape[0]])
+        return vector + c.to(like.device, like.dtype) @ torch.from_numpy(self.class_offsets).to(like.device, like.dtype)
 
 
 @dataclass
@@ -58,14 +78,16 @@ class WalkSet:
     truncation: float = 1.0
     run: dict[str, float | int | str] = field(default_factory=dict)   # steps, batch, lr, seed, seconds
 
-    def shifted(self, z: torch.Tensor, name: str, magnitude: float | torch.Tensor) -> tuple[torch.Tensor, str]:
-        """`z` [N, z_dim] moved along walk `name` by `magnitude` (one, or one per row); note on clamping."""
+    def shifted(self, z: torch.Tensor, name: str, magnitude: float | torch.Tensor,
+                c: torch.Tensor | None = None) -> tuple[torch.Tensor, str]:
+        """`z` [N, z_dim] of class vectors `c` [N or 1, num_classes] (needed by per-class walks) moved along
+        walk `name` by `magnitude` (one, or one per row); and a note on clamping."""
         if name not in self.walks:
             raise GanlabError(f"no learned walk for {name!r} for {self.model_id}; have: {', '.join(self.walks)}")
         walk = self.walks[name]
         m, note = clamp_magnitude(name, magnitude)
         alpha = walk.alpha_of(m).to(z.device, z.dtype).reshape(-1, 1)
-        return z + alpha * torch.from_numpy(walk.vector).to(z.device, z.dtype), note
+        return z + alpha * walk.step(c, z), note
 
 
 def default_walks_path(model_id: str) -> Path:
@@ -80,9 +102,13 @@ def save_walks(walks: WalkSet, path: str | Path) -> Path:
             "loss": EDIT_LOSS_NAME, "run": walks.run,
             "transforms": [{"name": w.transform, "alpha": w.alpha, "alpha_range": list(w.alpha_range),
                             "loss": w.loss} for w in walks.walks.values()]}
-    vectors = np.stack([w.vector for w in walks.walks.values()]).astype(np.float32)
+    arrays = {"vectors": np.stack([w.vector for w in walks.walks.values()]).astype(np.float32)}
+    offsets = [w.class_offsets for w in walks.walks.values()]
+    if any(o is not None for o in offsets):
+        shape = next(o.shape for o in offsets if o is not None)
+        arrays["class_offsets"] = np.stack([np.zeros(shape) if o is None else o for o in offsets]).astype(np.float32)
     with open(path, "wb") as f:
-        np.savez(f, vectors=vectors, meta=np.array(json.dumps(meta)))
+        np.savez(f, **arrays, meta=np.array(json.dumps(meta)))
     return path
 
 
@@ -92,27 +118,35 @@ def load_walks(path: str | Path, model: BigGANModel | None = None) -> WalkSet:
     try:
         with np.load(path, allow_pickle=False) as data:
             vectors, meta = data["vectors"], json.loads(str(data["meta"]))
+            offsets = data["class_offsets"] if "class_offsets" in data else None
         entries = meta["transforms"]
         walks = {e["name"]: Walk(e["name"], vectors[i].astype(np.float32), e["alpha"], tuple(e["alpha_range"]),
-                                 float(e["loss"])) for i, e in enumerate(entries)}
+                                 float(e["loss"]), None if offsets is None else offsets[i].astype(np.float32))
+                 for i, e in enumerate(entries)}
         result = WalkSet(meta["model"], int(meta["z_dim"]), walks, float(meta["truncation"]), meta.get("run", {}))
     except FileNotFoundError:
         raise GanlabError(f"no walks file at {path}") from None
     except (OSError, ValueError, KeyError, IndexError, TypeError) as err:
         raise GanlabError(f"{path} is not a ganlab walks file ({type(err).__name__}: {err})") from err
-    if meta.get("format") != FORMAT:
-        raise GanlabError(f"{path} has walks format {meta.get('format')}, this ganlab reads format {FORMAT}")
-    if model is not None and (result.model_id != model.name or result.z_dim != model.z_dim):
-        raise GanlabError(f"the walks in {path} were trained for {result.model_id!r} (z_dim {result.z_dim}), "
-                          f"not {model.name!r} (z_dim {model.z_dim}); train them with "
+    if meta.get("format") not in READS:
+        raise GanlabError(f"{path} has walks format {meta.get('format')}, this ganlab reads formats {READS}")
+    classes = None if offsets is None else offsets.shape[1]
+    if model is not None and (result.model_id != model.name or result.z_dim != model.z_dim
+                              or classes not in (None, model.num_classes)):
+        per_class = "" if classes is None else f", {classes} classes"
+        raise GanlabError(f"the walks in {path} were trained for {result.model_id!r} "
+                          f"(z_dim {result.z_dim}{per_class}), not {model.name!r} "
+                          f"(z_dim {model.z_dim}, {model.num_classes} classes); train them with "
                           f"`python -m ganlab train-walks --model {model.name}`")
     return result
 
 
 def train_walks(model: BigGANModel, transforms: list[str] | None = None, steps: int = 300, batch: int = 8,
-                lr: float = 0.05, truncation: float = 1.0, seed: int = 0,
+                lr: float = 0.05, truncation: float = 1.0, seed: int = 0, per_class: bool = True,
+                init: WalkSet | None = None,
                 cancel: threading.Event | None = None) -> Iterator[ProjectionStep | WalkSet]:
-    """Train one walk per transformation; yields a `ProjectionStep` per step (loss per transformation)
+    """Train one walk per transformation, with per-class offsets when `per_class`, starting from zero or
+    from `init`'s walks (to train further); yields a `ProjectionStep` per step (loss per transformation)
     and the `WalkSet` last. A cancelled run still yields the walks trained so far."""
     if model.kind != "biggan":
         raise GanlabError(f"learned walks are for BigGAN models; {model.name} is a {model.kind} model")
@@ -122,8 +156,18 @@ def train_walks(model: BigGANModel, transforms: list[str] | None = None, steps: 
     specs = [spec(name) for name in transforms]
     device = model.device
     gen = torch.Generator().manual_seed(seed)
-    vectors = torch.zeros(len(specs), model.z_dim, device=device, requires_grad=True)
-    optimizer = torch.optim.Adam([vectors], lr=lr)
+    vectors = torch.zeros(len(specs), model.z_dim, device=device)
+    offsets = torch.zeros(len(specs), model.num_classes, model.z_dim, device=device)
+    if init is not None:
+        if init.model_id != model.name or init.z_dim != model.z_dim:
+            raise GanlabError(f"cannot start from walks trained for {init.model_id!r}: this is {model.name!r}")
+        for i, name in enumerate(transforms):
+            if name in init.walks:
+                vectors[i] = torch.from_numpy(init.walks[name].vector)
+                if init.walks[name].class_offsets is not None:
+                    offsets[i] = torch.from_numpy(init.walks[name].class_offsets)
+    params = [vectors.requires_grad_()] + ([offsets.requires_grad_()] if per_class else [])
+    optimizer = torch.optim.Adam(params, lr=lr)
     started, history, done = time.perf_counter(), [], 0
     for step in range(steps):
         if cancel is not None and cancel.is_set():
@@ -141,11 +185,13 @@ def train_walks(model: BigGANModel, transforms: list[str] | None = None, steps: 
             alphas.append(alpha.to(device))
             targets.append(result.img)
             masks.append(result.mask)
-        moved = torch.cat([z + a[:, None] * v for a, v in zip(alphas, vectors)])
+        moved = torch.cat([z + a[:, None] * (v + c @ o) for a, v, o in zip(alphas, vectors, offsets)])
         out = model.synthesize(moved, c=c.repeat(len(specs), 1), truncation=truncation)
         err = masked_l2(out, torch.cat(targets), torch.cat(masks))
         per_transform = err.view(len(specs), batch).mean(1)
-        (vectors.grad,) = torch.autograd.grad(per_transform.sum(), [vectors])
+        grads = torch.autograd.grad(per_transform.sum(), params)
+        for p, g in zip(params, grads):
+            p.grad = g
         optimizer.step()
         done = step + 1
         losses = {name: float(v) for name, v in zip(transforms, per_transform.detach().cpu())}
@@ -156,18 +202,24 @@ def train_walks(model: BigGANModel, transforms: list[str] | None = None, steps: 
         yield ProjectionStep(step=done, total=steps, losses=losses, distance_name=EDIT_LOSS_NAME,
                              eta_s=elapsed / done * (steps - done))
     tail = history[-max(1, len(history) // 10):]
+    with_offsets = per_class or bool(offsets.detach().abs().sum() > 0)
     walks = {s.name: Walk(s.name, vectors[i].detach().cpu().numpy().copy(),
                           "log(magnitude)" if s.log_alpha else "magnitude", s.alpha_range(),
-                          float(np.mean([h[s.name] for h in tail])) if tail else float("nan"))
+                          float(np.mean([h[s.name] for h in tail])) if tail else float("nan"),
+                          offsets[i].detach().cpu().numpy().copy() if with_offsets else None)
              for i, s in enumerate(specs)}
-    yield WalkSet(model.name, model.z_dim, walks, truncation,
-                  {"steps": done, "batch": batch, "lr": lr, "seed": seed,
-                   "seconds": round(time.perf_counter() - started, 1)})
+    run = {"steps": done, "batch": batch, "lr": lr, "seed": seed, "per_class": per_class,
+           "seconds": round(time.perf_counter() - started, 1)}
+    if init is not None:
+        run["started_from"] = json.dumps(init.run)
+    yield WalkSet(model.name, model.z_dim, walks, truncation, run)
 
 
 def run_train_walks(model_id: str, transforms: list[str] | None, steps: int, batch: int, out: str | Path | None,
-                    device: str | None, lr: float = 0.05, seed: int = 0) -> int:
-    """CLI `train-walks`: train walks for `model_id` and save them (default assets/walks/MODEL.npz)."""
+                    device: str | None, lr: float = 0.05, seed: int = 0, per_class: bool = True,
+                    init: str | Path | None = None) -> int:
+    """CLI `train-walks`: train walks for `model_id` (further from the walks file `init`, when given)
+    and save them (default assets/walks/MODEL.npz)."""
     from ganlab.models.pool import default_device
     from ganlab.models.registry import Registry, load_model
 
@@ -177,9 +229,10 @@ def run_train_walks(model_id: str, transforms: list[str] | None, steps: int, bat
     if model.kind != "biggan":
         raise GanlabError(f"{model_id} is a {model.kind} model; learned walks are for BigGAN models")
     out = Path(out) if out else default_walks_path(model_id)
+    start = load_walks(init, model) if init else None
     result = None
     with tqdm(total=steps, desc=f"training walks for {model_id}", unit="step") as bar:
-        for rec in train_walks(model, transforms, steps, batch, lr=lr, seed=seed):
+        for rec in train_walks(model, transforms, steps, batch, lr=lr, seed=seed, per_class=per_class, init=start):
             if isinstance(rec, WalkSet):
                 result = rec
                 continue

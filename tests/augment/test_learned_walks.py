@@ -100,3 +100,63 @@ def test_a_cancelled_run_still_returns_the_walks_so_far(model):
         records.append(rec)
         cancel.set()
     assert len(records) == 2 and isinstance(records[-1], WalkSet) and records[-1].run["steps"] == 1
+
+
+def test_per_class_walks_learn_offsets_only_for_the_classes_they_saw(model):
+    *_, walks = train_walks(model, ["slide_up"], steps=2, batch=2, seed=3)
+    offsets = walks.walks["slide_up"].class_offsets
+    assert offsets.shape == (model.num_classes, model.z_dim)
+    seen = np.abs(offsets).sum(1) > 0
+    assert 1 <= seen.sum() <= 4 and not seen.all()   # 2 steps of 2 samples: at most 4 classes
+    *_, shared = train_walks(model, ["slide_up"], steps=2, batch=2, seed=3, per_class=False)
+    assert shared.walks["slide_up"].class_offsets is None and shared.run["per_class"] is False
+
+
+def test_a_per_class_walk_steps_by_its_class_offset_and_needs_the_class(model, tmp_path):
+    rng = np.random.default_rng(1)
+    vec = rng.normal(size=model.z_dim).astype(np.float32)
+    offsets = rng.normal(size=(model.num_classes, model.z_dim)).astype(np.float32)
+    walks = WalkSet(model.name, model.z_dim, {"slide_up": Walk("slide_up", vec, "magnitude", (-0.5, 0.5),
+                                                               class_offsets=offsets)})
+    z = torch.zeros(3, model.z_dim)
+    c = torch.zeros(3, model.num_classes)
+    c[0, 2] = 1
+    c[1, 5] = 1
+    c[2, [2, 5]] = 0.5                                    # a mixture of the two classes mixes their offsets
+    moved, _ = walks.shifted(z, "slide_up", 0.5, c)
+    assert torch.allclose(moved[0], torch.from_numpy(0.5 * (vec + offsets[2])), atol=1e-6)
+    assert torch.allclose(moved[1], torch.from_numpy(0.5 * (vec + offsets[5])), atol=1e-6)
+    assert torch.allclose(moved[2], torch.from_numpy(0.5 * (vec + (offsets[2] + offsets[5]) / 2)), atol=1e-6)
+    with pytest.raises(GanlabError, match="depends on the class"):
+        walks.shifted(z, "slide_up", 0.5)
+    loaded = load_walks(save_walks(walks, tmp_path / "pc.npz"), model)
+    assert np.array_equal(loaded.walks["slide_up"].class_offsets, offsets)
+    assert json.loads(str(np.load(tmp_path / "pc.npz")["meta"]))["format"] == 2
+
+
+def test_per_class_walks_for_another_class_count_are_refused(model, tmp_path):
+    walks = WalkSet(model.name, model.z_dim, {"zoom": Walk("zoom", np.ones(model.z_dim, np.float32), "log(magnitude)",
+                                                           (-0.7, 0.7), class_offsets=np.zeros((3, model.z_dim)))})
+    with pytest.raises(GanlabError, match="3 classes"):
+        load_walks(save_walks(walks, tmp_path / "three.npz"), model)
+
+
+def test_format_1_files_of_shared_walks_still_load(model, tmp_path):
+    vec = np.ones((1, model.z_dim), np.float32)
+    meta = {"format": 1, "model": model.name, "z_dim": model.z_dim, "truncation": 1.0, "run": {},
+            "transforms": [{"name": "zoom", "alpha": "log(magnitude)", "alpha_range": [-0.7, 0.7], "loss": 0.1}]}
+    np.savez(tmp_path / "old.npz", vectors=vec, meta=np.array(json.dumps(meta)))
+    walk = load_walks(tmp_path / "old.npz", model).walks["zoom"]
+    assert walk.class_offsets is None and np.array_equal(walk.vector, vec[0])
+
+
+def test_training_further_starts_from_the_given_walks(model):
+    *_, first = train_walks(model, ["zoom", "brightness"], steps=2, batch=2, seed=4)
+    records = list(train_walks(model, ["brightness"], steps=1, batch=2, seed=5, lr=1e-6, init=first))
+    walk = records[-1].walks["brightness"]
+    assert np.allclose(walk.vector, first.walks["brightness"].vector, atol=1e-4)
+    assert np.allclose(walk.class_offsets, first.walks["brightness"].class_offsets, atol=1e-4)
+    assert np.abs(walk.vector).sum() > 0 and "started_from" in records[-1].run
+    other = WalkSet("biggan-deep-128", model.z_dim, first.walks)
+    with pytest.raises(GanlabError, match="cannot start from walks trained for 'biggan-deep-128'"):
+        list(train_walks(model, ["zoom"], steps=1, batch=1, init=other))
