@@ -3,6 +3,7 @@ labels (GANSpace, SeFa), conditioned on one another, and saved together with the
 
 A direction is a unit vector d in W plus `sigma`, the spread of sampled w along d. Sliders move in
 sigma units, so "+3" means three standard deviations of the model's own latents whatever the direction.
+A learned direction also keeps its SVM's normal: the attribute's boundary, which conditioning holds.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ SPACES = ("w", "w+")
 MIN_GROUP = 10               # fewer labelled latents than this in a group: warn
 MIN_ACCURACY = 0.7           # cross-validated accuracy below this: warn "not separable"
 FILE_FORMAT = "ganlab-directions"
-FILE_VERSION = 1
+FILE_VERSION = 2           # 2 adds `normals`; version 1 files still load
 SHIPPED_ATTRIBUTES = ("smile", "sunglasses", "eyeglasses", "beard", "bald", "long_hair", "dark_skin",
                       "hair_black", "hair_blond", "hair_grey")
 
@@ -52,6 +53,7 @@ class Direction:
     accuracy: float | None = None             # cross-validated accuracy of the SVM that found it
     sigma: float = 1.0                        # std of sampled w along `vector`: the slider unit
     metadata: dict[str, Any] = field(default_factory=dict)
+    normal: np.ndarray | None = None          # unit normal [w_dim] of the SVM boundary that found it
 
     def __post_init__(self) -> None:
         v = self.vector.detach().cpu().numpy() if isinstance(self.vector, torch.Tensor) else np.asarray(self.vector)
@@ -63,6 +65,11 @@ class Direction:
         if norm < 1e-12:
             raise GanlabError(f"direction '{self.name}' has a zero vector")
         self.vector = (v / norm).astype(np.float32)
+        if self.normal is not None:
+            n = np.asarray(self.normal, np.float64)
+            if n.shape != v.shape or not np.isfinite(n).all() or np.linalg.norm(n) < 1e-12:
+                raise ShapeError(f"direction '{self.name}': normal must be a finite non-zero [{v.shape[0]}] array")
+            self.normal = (n / np.linalg.norm(n)).astype(np.float32)
         if self.space not in SPACES:
             raise GanlabError(f"direction '{self.name}': space must be one of {SPACES}, got {self.space!r}")
         if self.source not in SOURCES:
@@ -152,7 +159,8 @@ def learn_direction(latents_pos: Latents, latents_neg: Latents, name: str, model
     direction = Direction(name, pattern, model_id, space=space, layers=None if layers is None else tuple(layers),
                           source="svm", accuracy=cv_acc, sigma=_sigma(sigma_ref, pattern),
                           metadata={"n_pos": len(pos), "n_neg": len(neg), "cv_folds": k,
-                                    "cv_balanced_accuracy": cv_bal, "warnings": list(warnings)})
+                                    "cv_balanced_accuracy": cv_bal, "warnings": list(warnings)},
+                          normal=svm.coef_[0])
     report = LearnReport(name, len(pos), len(neg), k, cv_acc, cv_bal, float(svm.score(x, y)), warnings)
     return direction, report
 
@@ -222,30 +230,33 @@ def learn_from_images(model: StyleGAN2Model, images_pos: torch.Tensor, images_ne
 
 
 def condition(direction: Direction, others: Sequence[Direction], reference: Latents | None = None) -> Direction:
-    """`direction` with its components along `others` removed, renormalised: moving along it has no
-    component along theirs (e.g. "beard, not hair colour"). `sigma` is re-measured on `reference` when given.
+    """`direction` changed as little as possible so that moving along it leaves `others` alone (e.g. "beard,
+    not hair colour"), renormalised.
+
+    "Alone" means: a learned direction's SVM score (its `normal`) stays put, as in InterFaceGAN's
+    conditional editing; a direction without a normal (GANSpace, SeFa, a user's vector) keeps its own
+    coordinate. With `reference` latents the change is measured in their spread (Mahalanobis), so the
+    result keeps to directions in which latents vary, as the activation pattern does; without, it is the
+    plain orthogonal projection. `sigma` is re-measured on `reference` when given.
     """
-    basis: list[np.ndarray] = []
     for other in others:
         if other.w_dim != direction.w_dim:
             raise ShapeError(f"cannot condition '{direction.name}' (w_dim {direction.w_dim}) on '{other.name}' "
                              f"(w_dim {other.w_dim})")
-        v = other.vector.astype(np.float64)
-        for b in basis:
-            v = v - (v @ b) * b
-        norm = np.linalg.norm(v)
-        if norm > 1e-6:
-            basis.append(v / norm)
     d = direction.vector.astype(np.float64)
-    for b in basis:
-        d = d - (d @ b) * b
+    ref = None if reference is None else _as_w(reference, "reference")
+    if others:
+        held = np.stack([(o.vector if o.normal is None else o.normal).astype(np.float64) for o in others], 1)
+        metric = np.eye(len(d)) if ref is None else np.cov(ref, rowvar=False)
+        spread = metric @ held
+        d = d - spread @ np.linalg.lstsq(held.T @ spread, held.T @ d, rcond=None)[0]
     if np.linalg.norm(d) < 1e-6:
         raise GanlabError(f"'{direction.name}' lies within the span of {[o.name for o in others]}; "
                           "nothing is left after conditioning")
     d = d / np.linalg.norm(d)
-    sigma = direction.sigma if reference is None else _sigma(_as_w(reference, "reference"), d)
+    sigma = direction.sigma if ref is None else _sigma(ref, d)
     meta = {**direction.metadata, "conditioned_on": [o.name for o in others]}
-    return replace(direction, vector=d, sigma=sigma, metadata=meta)
+    return replace(direction, vector=d, sigma=sigma, metadata=meta, normal=direction.normal)
 
 
 @torch.no_grad()
@@ -322,8 +333,9 @@ def sefa(model: StyleGAN2Model, layers: Sequence[int] | None = None, n_component
 
 
 def save_directions(directions: Sequence[Direction], path: Path | str) -> Path:
-    """Write `.npz`: `vectors` [K, w_dim] float32 and `meta` (JSON: model id, space, layers, source,
-    accuracy, sigma, name, metadata). Written atomically, so a reader never sees half a file."""
+    """Write `.npz`: `vectors` [K, w_dim] float32, `normals` [K, w_dim] (zero where a direction has none)
+    and `meta` (JSON: model id, space, layers, source, accuracy, sigma, name, metadata). Written
+    atomically, so a reader never sees half a file."""
     if not directions:
         raise GanlabError("no directions to save")
     dims = {d.w_dim for d in directions}
@@ -332,10 +344,12 @@ def save_directions(directions: Sequence[Direction], path: Path | str) -> Path:
     meta = {"format": FILE_FORMAT, "version": FILE_VERSION,
             "directions": [{"name": d.name, "model_id": d.model_id, "space": d.space,
                             "layers": None if d.layers is None else list(d.layers), "source": d.source,
-                            "accuracy": d.accuracy, "sigma": d.sigma, "metadata": d.metadata} for d in directions]}
+                            "accuracy": d.accuracy, "sigma": d.sigma, "metadata": d.metadata,
+                            "has_normal": d.normal is not None} for d in directions]}
+    normals = [np.zeros_like(d.vector) if d.normal is None else d.normal for d in directions]
     buf = io.BytesIO()
     np.savez(buf, vectors=np.stack([d.vector for d in directions]).astype(np.float32),
-             meta=np.array(json.dumps(meta)))
+             normals=np.stack(normals).astype(np.float32), meta=np.array(json.dumps(meta)))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
@@ -351,6 +365,7 @@ def load_directions(path: Path | str, model_id: str, w_dim: int) -> list[Directi
     try:
         with np.load(path, allow_pickle=False) as data:
             vectors, meta = data["vectors"], json.loads(str(data["meta"]))
+            normals = data["normals"] if "normals" in data else np.zeros_like(vectors)
     except (OSError, KeyError, ValueError) as err:
         raise GanlabError(f"{path.name} is not a readable ganlab directions file ({err})") from None
     if meta.get("format") != FILE_FORMAT:
@@ -360,13 +375,14 @@ def load_directions(path: Path | str, model_id: str, w_dim: int) -> list[Directi
     if foreign:
         raise GanlabError(f"{path.name} holds directions for model {', '.join(map(repr, foreign))}, not "
                           f"'{model_id}'; directions only work in the generator they were found in")
-    if vectors.ndim != 2 or vectors.shape[1] != w_dim:
-        raise ShapeError(f"{path.name}: direction vectors have shape {list(vectors.shape)}, expected [K, {w_dim}] "
-                         f"for this model's w")
+    if vectors.ndim != 2 or vectors.shape[1] != w_dim or normals.shape != vectors.shape:
+        raise ShapeError(f"{path.name}: direction vectors have shape {list(vectors.shape)} (normals "
+                         f"{list(normals.shape)}), expected [K, {w_dim}] for this model's w")
     return [Direction(e["name"], v, e["model_id"], space=e["space"],
                       layers=None if e["layers"] is None else tuple(e["layers"]), source=e["source"],
-                      accuracy=e["accuracy"], sigma=e["sigma"], metadata=e["metadata"])
-            for e, v in zip(entries, vectors)]
+                      accuracy=e["accuracy"], sigma=e["sigma"], metadata=e["metadata"],
+                      normal=n if e.get("has_normal") else None)
+            for e, v, n in zip(entries, vectors, normals)]
 
 
 def shipped_path(model_id: str) -> Path:

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from ganlab.align import paste_back
-from ganlab.edit import LAYER_PRESETS, edit_ws, layer_indices, learn_direction, render_edit
+from ganlab.edit import LAYER_PRESETS, condition, edit_ws, layer_indices, learn_direction, render_edit
 from ganlab.edit.catalog import directions_for
 from ganlab.edit.directions import Direction, sample_w
 from ganlab.errors import GanlabError
@@ -98,6 +98,9 @@ def build(ctx: AppContext):
                 group_a = gr.Dropdown([], multiselect=True, label="Group with the attribute", elem_id="edit-group-a")
                 group_b = gr.Dropdown([], multiselect=True, label="Group without it", elem_id="edit-group-b")
                 new_dir = gr.Textbox(value="my direction", label="Name", elem_id="edit-new-name")
+                keep = gr.Dropdown([], multiselect=True, label="Keep these unchanged (conditioning)",
+                                   info="Learned directions whose attribute the new one must not move",
+                                   elem_id="edit-keep")
                 learn = gr.Button("Learn (linear SVM)", elem_id="edit-learn")
 
     def current(request: gr.Request, name: str, source_label: str, layer_preset: str, first: float, last: float,
@@ -165,9 +168,21 @@ def build(ctx: AppContext):
             raise gr.Error(str(err)) from None
         return f"Saved as **{saved.name}**."
 
+    def keep_choices(name: str, request: gr.Request):
+        """The learned directions of the chosen latent's model: what a new direction can be conditioned on."""
+        if not name:
+            return gr.Dropdown(choices=[], value=[])
+        try:
+            item = ctx.sessions.get(sid(request)).get(name)
+            names = [d.name for d in state.directions(ctx, sid(request), item, "learned")]
+        except GanlabError:
+            names = []
+        return gr.Dropdown(choices=names, value=[])
+
     @gpu(duration=30)
-    def learn_new(a: list[str], b: list[str], title: str, name: str, source_label: str, request: gr.Request):
-        """Learn the direction, then show the sliders again with it on top (when the learned ones are shown)."""
+    def learn_new(a: list[str], b: list[str], title: str, keep_names: list[str], name: str, source_label: str,
+                  request: gr.Request):
+        """Learn the direction (conditioned on `keep_names`), then show the sliders again with it on top."""
         try:
             store = ctx.sessions.get(sid(request))
             pos, neg = [store.get(n) for n in a or []], [store.get(n) for n in b or []]
@@ -181,10 +196,16 @@ def build(ctx: AppContext):
             reference = sample_w(ctx.pool.get(model_id), 2000)  # slider units: the model's own spread
             direction, report = learn_direction(stack(pos), stack(neg), title or "my direction", model_id,
                                                 space="w+", reference=reference)
+            held = [d for d in state.directions(ctx, sid(request), pos[0], "learned") if d.name in (keep_names or [])]
+            if held:
+                direction = condition(direction, held, reference=reference)
         except GanlabError as err:
             raise gr.Error(str(err)) from None
         state.user.setdefault((sid(request), model_id), []).append(direction)
         lines = [f"Learned **{direction.name}**: cross-validated accuracy {report.cv_accuracy:.2f}."]
+        if held:
+            lines.append(f"Conditioned on {', '.join(d.name for d in held)}: moving along it leaves their "
+                         "boundaries where they are.")
         lines += [f"Warning: {w}" for w in report.warnings]
         lines.append("It is the first slider under *Learned*.")
         return [*show_sliders(name, source_label, request)[:-1], "\n\n".join(lines)]
@@ -192,10 +213,12 @@ def build(ctx: AppContext):
     controls = [latent, source, preset, start, stop]
     for trigger in (latent.change, source.change):
         trigger(setup, [latent, source], sliders + [view, status])
+    latent.change(keep_choices, latent, keep)
     for component in sliders + [preset, start, stop]:
         component.change(render, controls + sliders, view, trigger_mode="always_last", show_progress="hidden")
     reset.click(setup, [latent, source], sliders + [view, status])
     save.click(save_edit, controls + [save_name] + sliders, status)
     paste_btn.click(paste, controls + sliders, pasted)
-    learn.click(learn_new, [group_a, group_b, new_dir, latent, source], sliders + [view, status])
+    learn.click(learn_new, [group_a, group_b, new_dir, keep, latent, source], sliders + [view, status]).then(
+        keep_choices, latent, keep)
     return refresh, [latent, group_a, group_b]

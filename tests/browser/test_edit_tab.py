@@ -1,4 +1,4 @@
-"""Pick a stored latent in Edit, move a slider, and see the edited image change; learn a direction."""
+"""Pick a stored latent in Edit, move a slider, and see the edited image change; learn a conditioned direction."""
 
 from __future__ import annotations
 
@@ -39,11 +39,14 @@ def test_learning_a_direction_from_two_groups_adds_a_slider(page, screenshot):
     _choose(page, "edit-group-a", ["toyfaces-64-seed0", "toyfaces-64-seed1"])
     _choose(page, "edit-group-b", ["toyfaces-64-seed2", "toyfaces-64-seed3"])
     page.fill("#edit-new-name textarea", "my smile")
+    page.wait_for_function("document.querySelector('#edit-latent input')?.value", timeout=60_000)
+    _choose(page, "edit-keep", ["beard"])
     page.click("#edit-learn")
     page.wait_for_function("document.querySelector('#edit-status')?.innerText.includes('Learned')", timeout=60_000)
     status = page.inner_text("#edit-status")
     assert "my smile" in status and "cross-validated accuracy" in status
     assert "only 2 positive examples" in status  # two latents a group: said to be a rough guess
+    assert "Conditioned on beard" in status
     page.wait_for_function("document.querySelector('#edit-slider-0')?.innerText.includes('my smile')",
                            timeout=60_000)
     screenshot("edit_learned_direction")

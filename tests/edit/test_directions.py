@@ -45,7 +45,7 @@ def unit(seed: int, dim: int = W_DIM) -> np.ndarray:
 def test_svm_recovers_a_planted_direction_and_reports_cross_validated_accuracy():
     pos, neg, normal = planted(150, 150, margin=1.0)
     direction, report = learn_direction(pos, neg, "planted", "m")
-    assert float(direction.vector @ normal) > 0.95
+    assert float(direction.vector @ normal) > 0.95 and float(direction.normal @ normal) > 0.95
     assert np.linalg.norm(direction.vector) == pytest.approx(1, abs=1e-6)
     assert report.folds == 5 and report.cv_accuracy > 0.95 and direction.accuracy == report.cv_accuracy
     assert report.warnings == [] and direction.source == "svm"
@@ -115,9 +115,30 @@ def test_conditioning_removes_the_other_directions_and_renormalises():
     assert np.linalg.norm(out.vector) == pytest.approx(1, abs=1e-6)
     assert float(out.vector @ a.vector) > 0 and out.metadata["conditioned_on"] == ["b", "c"]
     reference = np.random.default_rng(5).normal(size=(300, W_DIM))
-    assert condition(a, [b], reference).sigma == pytest.approx(np.std(reference @ condition(a, [b]).vector), rel=1e-5)
+    held = condition(a, [b], reference)
+    assert held.sigma == pytest.approx(np.std(reference @ held.vector), rel=1e-5)
     with pytest.raises(GanlabError, match="span"):
         condition(a, [a])
+
+
+def test_conditioning_holds_the_other_boundaries_in_the_latents_metric():
+    """Against a learned direction, what stays put is its SVM score (normal . w), not its pattern; with a
+    reference the change is the smallest in the latents' spread, so it avoids directions where w hardly varies."""
+    rng = np.random.default_rng(6)
+    reference = rng.normal(size=(4000, W_DIM)) * np.linspace(0.1, 3.0, W_DIM)   # strongly anisotropic W
+    a = Direction("a", rng.normal(size=W_DIM), "m")
+    b = Direction("b", rng.normal(size=W_DIM), "m", normal=rng.normal(size=W_DIM))
+    plain, spread = condition(a, [b]), condition(a, [b], reference)
+    for out in (plain, spread):
+        assert abs(float(out.vector @ b.normal)) < 1e-6             # b's score does not move
+    assert abs(float(plain.vector @ b.vector)) > 1e-3               # ... though b's own vector is not removed
+    cov = np.cov(reference, rowvar=False)
+
+    def cost(d: np.ndarray) -> float:                               # Mahalanobis size of the change to a
+        scaled = d * float(a.vector @ np.linalg.solve(cov, d)) / float(d @ np.linalg.solve(cov, d))
+        return float((scaled - a.vector) @ np.linalg.solve(cov, scaled - a.vector))
+    assert cost(spread.vector.astype(np.float64)) < cost(plain.vector.astype(np.float64))
+    assert spread.normal is None and spread.metadata["conditioned_on"] == ["b"]
 
 
 def test_ganspace_components_are_orthonormal_and_ordered_by_variance(model):
@@ -172,14 +193,16 @@ def test_top_sefa_direction_changes_the_picture_more_than_the_bottom_one_and_ran
 
 def test_npz_round_trip_keeps_every_field(tmp_path):
     dirs = [Direction("smile", unit(1), "toy", space="w", source="svm", accuracy=0.91, sigma=1.7,
-                      metadata={"n_pos": 40, "warnings": []}),
+                      metadata={"n_pos": 40, "warnings": []}, normal=unit(3)),
             Direction("sefa0", unit(2), "toy", space="w+", layers=(0, 1, 2), source="sefa", sigma=0.6)]
     path = save_directions(dirs, tmp_path / "d.npz")
     back = load_directions(path, "toy", W_DIM)
     for a, b in zip(dirs, back):
         assert np.array_equal(a.vector, b.vector)
+        assert (a.normal is None and b.normal is None) or np.array_equal(a.normal, b.normal)
         assert (a.name, a.model_id, a.space, a.layers, a.source, a.accuracy, a.sigma, a.metadata) == \
                (b.name, b.model_id, b.space, b.layers, b.source, b.accuracy, b.sigma, b.metadata)
+    assert back[0].normal is not None and back[1].normal is None
 
 
 def test_loading_refuses_another_models_directions_and_the_wrong_w_dim(tmp_path):
