@@ -58,6 +58,8 @@ def mean_metrics(result: ProjectionResult) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=8, help="held-out targets")
+    parser.add_argument("--seed", type=int, default=HELD_OUT_SEED,
+                        help="dataset seed of the face targets (another one checks figures on faces not tuned on)")
     parser.add_argument("--plain", default="25,50,100,250,500,1000")
     parser.add_argument("--hybrid", default="0,10,25,50,100,250")
     parser.add_argument("--landscape-steps", default="10,25,50,100,250")
@@ -74,8 +76,9 @@ def main() -> None:
     encoder = load_encoder(args.encoder, model) if args.encoder else find_encoder(model)
     lmap = load_landscape(args.landscape, model) if args.landscape else find_landscape(model)
     distance = lpips_distance(device)
-    target = from_uint8(render_faces(args.n, HELD_OUT_SEED, model.resolution)[0]).to(device)
-    print(f"# fast inversion on toyfaces-64, {args.n} held-out rendered faces, {where}, torch {torch.__version__}")
+    target = from_uint8(render_faces(args.n, args.seed, model.resolution)[0]).to(device)
+    print(f"# fast inversion on toyfaces-64, {args.n} held-out rendered faces (seed {args.seed}), {where}, "
+          f"torch {torch.__version__}")
     print(f"# distance: {distance.name}" + (f" ({distance.why})" if distance.why else ""))
 
     def plain(settings: str):
