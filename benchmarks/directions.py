@@ -5,7 +5,7 @@ fraction it says gain it after +3 sigma ("flip", target >= 80%), and the fractio
 attributes whose label changes ("others", target < 10%; attributes that exclude each other, such as two
 hair colours or eyeglasses and sunglasses, are not counted). The same for a direction learned from
 only 20 + 20 rendered faces projected into the model, and each shipped direction conditioned on the
-others (their components removed). Then milliseconds per single edit render.
+others (their SVM boundaries held). Then milliseconds per single edit render.
 
 Run: python -m benchmarks.directions [--ship] [--n 3000] [--eval 200] [--steps 50]
 `--ship` first relearns the bundled directions (assets/directions/<model>.npz) from `--n` generator
