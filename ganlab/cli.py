@@ -297,7 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="walks file (default assets/walks/MODEL.npz)")
     p.add_argument("--init", help="a walks file to train further instead of starting from zero")
     p.add_argument("--shared", action="store_true",
-                   help="one walk for all classes (default: plus a learned offset per class)")
+                   help="one walk for all classes (default: plus a learned offset per class); "
+                        "offsets in --init walks are kept as they are")
     p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     p.set_defaults(func=cmd_train_walks)
 

@@ -25,7 +25,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from ganlab import settings
 from ganlab.augment.transforms import EDIT_LOSS_NAME, TRANSFORMS, clamp_magnitude, edit, masked_l2, spec
-from ganlab.errors import GanlabError
+from ganlab.errors import GanlabError, ShapeError
 from ganlab.invert.projector import ProjectionStep
 from ganlab.models.base import check_shape
 from ganlab.models.biggan import BigGANModel
@@ -65,6 +65,8 @@ class Walk:
         if c is None:
             raise GanlabError(f"the {self.transform} walk depends on the class: give the class vector c")
         check_shape("c", c, [None, self.class_offsets.shape[0]])
+        if c.shape[0] not in (1, like.shape[0]):
+            raise ShapeError(f"c has {c.shape[0]} rows for {like.shape[0]} latents; give one row per latent or one")
         return vector + c.to(like.device, like.dtype) @ torch.from_numpy(self.class_offsets).to(like.device, like.dtype)
 
 
@@ -76,7 +78,7 @@ class WalkSet:
     z_dim: int
     walks: dict[str, Walk]
     truncation: float = 1.0
-    run: dict[str, float | int | str] = field(default_factory=dict)   # steps, batch, lr, seed, seconds
+    run: dict[str, Any] = field(default_factory=dict)   # steps, batch, lr, seed, seconds; started_from: the init's
 
     def shifted(self, z: torch.Tensor, name: str, magnitude: float | torch.Tensor,
                 c: torch.Tensor | None = None) -> tuple[torch.Tensor, str]:
@@ -107,8 +109,10 @@ def save_walks(walks: WalkSet, path: str | Path) -> Path:
     if any(o is not None for o in offsets):
         shape = next(o.shape for o in offsets if o is not None)
         arrays["class_offsets"] = np.stack([np.zeros(shape) if o is None else o for o in offsets]).astype(np.float32)
-    with open(path, "wb") as f:
+    tmp = path.with_name(f"{path.name}.tmp")   # written whole, then renamed: --init may name the same file
+    with open(tmp, "wb") as f:
         np.savez(f, **arrays, meta=np.array(json.dumps(meta)))
+    tmp.replace(path)
     return path
 
 
@@ -120,6 +124,10 @@ def load_walks(path: str | Path, model: BigGANModel | None = None) -> WalkSet:
             vectors, meta = data["vectors"], json.loads(str(data["meta"]))
             offsets = data["class_offsets"] if "class_offsets" in data else None
         entries = meta["transforms"]
+        if offsets is not None and (offsets.ndim != 3 or offsets.shape[0] != len(entries)
+                                    or offsets.shape[2] != vectors.shape[1]):
+            raise ValueError(f"class_offsets has shape {list(offsets.shape)} for {len(entries)} walks "
+                             f"of z_dim {vectors.shape[1]}")
         walks = {e["name"]: Walk(e["name"], vectors[i].astype(np.float32), e["alpha"], tuple(e["alpha_range"]),
                                  float(e["loss"]), None if offsets is None else offsets[i].astype(np.float32))
                  for i, e in enumerate(entries)}
@@ -159,7 +167,8 @@ def train_walks(model: BigGANModel, transforms: list[str] | None = None, steps: 
     vectors = torch.zeros(len(specs), model.z_dim, device=device)
     offsets = torch.zeros(len(specs), model.num_classes, model.z_dim, device=device)
     if init is not None:
-        if init.model_id != model.name or init.z_dim != model.z_dim:
+        classes = {w.class_offsets.shape[0] for w in init.walks.values() if w.class_offsets is not None}
+        if init.model_id != model.name or init.z_dim != model.z_dim or not classes <= {model.num_classes}:
             raise GanlabError(f"cannot start from walks trained for {init.model_id!r}: this is {model.name!r}")
         for i, name in enumerate(transforms):
             if name in init.walks:
@@ -208,10 +217,12 @@ def train_walks(model: BigGANModel, transforms: list[str] | None = None, steps: 
                           float(np.mean([h[s.name] for h in tail])) if tail else float("nan"),
                           offsets[i].detach().cpu().numpy().copy() if with_offsets else None)
              for i, s in enumerate(specs)}
-    run = {"steps": done, "batch": batch, "lr": lr, "seed": seed, "per_class": per_class,
-           "seconds": round(time.perf_counter() - started, 1)}
+    run: dict[str, Any] = {"steps": done, "batch": batch, "lr": lr, "seed": seed, "per_class": per_class,
+                           "seconds": round(time.perf_counter() - started, 1)}
+    if with_offsets and not per_class:
+        run["class_offsets"] = "kept from the init walks, not trained"
     if init is not None:
-        run["started_from"] = json.dumps(init.run)
+        run["started_from"] = init.run
     yield WalkSet(model.name, model.z_dim, walks, truncation, run)
 
 

@@ -245,18 +245,23 @@ def condition(direction: Direction, others: Sequence[Direction], reference: Late
                              f"(w_dim {other.w_dim})")
     d = direction.vector.astype(np.float64)
     ref = None if reference is None else _as_w(reference, "reference")
+    if ref is not None and len(ref) < 2:
+        raise GanlabError("the reference needs at least 2 latents to measure their spread")
     if others:
         held = np.stack([(o.vector if o.normal is None else o.normal).astype(np.float64) for o in others], 1)
         metric = np.eye(len(d)) if ref is None else np.cov(ref, rowvar=False)
+        metric = metric + np.eye(len(d)) * 1e-6 * max(np.trace(metric) / len(d), 1e-12)  # few latents: full rank
         spread = metric @ held
         d = d - spread @ np.linalg.lstsq(held.T @ spread, held.T @ d, rcond=None)[0]
+        if np.abs(held.T @ d).max() > 1e-6 * max(1.0, np.linalg.norm(d)):
+            raise GanlabError(f"'{direction.name}' cannot be moved without moving {[o.name for o in others]}")
     if np.linalg.norm(d) < 1e-6:
         raise GanlabError(f"'{direction.name}' lies within the span of {[o.name for o in others]}; "
                           "nothing is left after conditioning")
     d = d / np.linalg.norm(d)
     sigma = direction.sigma if ref is None else _sigma(ref, d)
     meta = {**direction.metadata, "conditioned_on": [o.name for o in others]}
-    return replace(direction, vector=d, sigma=sigma, metadata=meta, normal=direction.normal)
+    return replace(direction, vector=d, sigma=sigma, metadata=meta)
 
 
 @torch.no_grad()

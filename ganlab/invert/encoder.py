@@ -213,7 +213,7 @@ def run_train_encoder(model_id: str, steps: int, batch: int, run_dir: Path | str
     StyleGAN2 models get an image -> ws encoder; BigGAN models an image -> (z, class) encoder. Resuming
     to more steps with other `lr` / `real_weight` / `anneal` is a new stage (e.g. a final annealed fine-tune).
     """
-    if lr <= 0 or real_weight < 0:
+    if not (lr > 0 and real_weight >= 0):
         raise GanlabError(f"--lr must be positive and --real-weight at least 0 (got {lr}, {real_weight})")
     stage = {"steps": steps, "batch": batch, "lr": lr, "real_weight": real_weight, "anneal": anneal}
     from ganlab.models.pool import default_device

@@ -28,7 +28,7 @@ from ganlab.imaging import from_uint8, to_uint8
 from ganlab.invert.losses import Distance, lpips_distance
 from ganlab.invert.netio import (Renderer, TrainProgress, TrainState, check_tied, face_renderer, load_net,
                                  resume_train_state, run_net_weights, save_net, save_train_state, show_progress,
-                                 training_distance)
+                                 stage_lr, training_distance)
 from ganlab.invert.projector import ProjectionResult, ProjectionStep, result_from_ws
 from ganlab.models.base import check_shape
 from ganlab.models.stylegan2_model import StyleGAN2Model
@@ -243,6 +243,7 @@ def train_landscape(model: StyleGAN2Model, tcfg: LandscapeTrainConfig, run_dir: 
         loss = dist + tcfg.pixel_weight * pixel
         state.opt.zero_grad(set_to_none=True)
         loss.backward()
+        stage_lr(state, tcfg.lr, anneal=False)   # this stage's lr, not the one the checkpoint's Adam state had
         state.opt.step()
 
         state.step += 1

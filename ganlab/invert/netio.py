@@ -118,25 +118,38 @@ def save_train_state(state: TrainState, run_dir: Path, meta: dict) -> Path:
     torch.save({"net": state.net.state_dict(), "opt": state.opt.state_dict(), "step": torch.tensor(state.step),
                 "stage": torch.tensor(state.stage)}, tmp)
     tmp.replace(path)
+    start = state.stage[0]
+    stages = [{**s, "to": min(s["to"], start)} for s in _stages(_read_config(run_dir)) if s["from"] < start]
+    stages.append({"from": start, "to": state.step, "training": meta.get("training")})
     config = run_dir / "config.json"
-    earlier = _stages(json.loads(config.read_text())) if config.is_file() else []
-    stages = [s for s in earlier if s["to"] <= state.stage[0]]
-    stages.append({"from": state.stage[0], "to": state.step, "training": meta.get("training")})
-    config.write_text(json.dumps({**meta, "stages": stages}, indent=2))
+    tmp = config.with_suffix(".tmp")
+    tmp.write_text(json.dumps({**meta, "stages": stages}, indent=2))
+    tmp.replace(config)
     return path
+
+
+def _read_config(run_dir: Path) -> dict:
+    """The run's config.json, or {} when there is none or it cannot be read (its history is then lost)."""
+    try:
+        meta = json.loads((run_dir / "config.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
 
 
 def _stages(meta: dict) -> list[dict]:
     """The stage history of a run's config.json; a run from before stages were kept was one stage."""
     if "stages" in meta:
         return meta["stages"]
-    steps = meta.get("training", {}).get("steps", 0)
-    return [{"from": 0, "to": steps, "training": meta.get("training")}]
+    if "training" not in meta:
+        return []
+    return [{"from": 0, "to": meta["training"].get("steps", 0), "training": meta["training"]}]
 
 
 def resume_train_state(state: TrainState, run_dir: Path, device: torch.device, steps: int) -> None:
-    """Continue a run from `run_dir/checkpoint.pt` when there is one, towards `steps` in all. The stage
-    goes on when the checkpoint was heading for the same `steps` (an interrupted run), else a new one starts."""
+    """Continue a run from `run_dir/checkpoint.pt` when there is one, towards `steps` in all. Only `steps`
+    decides the stage: a checkpoint heading for the same `steps` (an interrupted run) goes on with its
+    stage, whatever the other settings now are; any other `steps` starts a new stage at the checkpoint."""
     state.stage = (0, steps)
     path = run_dir / "checkpoint.pt"
     if path.is_file():
@@ -144,7 +157,10 @@ def resume_train_state(state: TrainState, run_dir: Path, device: torch.device, s
         state.net.load_state_dict(ckpt["net"])
         state.opt.load_state_dict(ckpt["opt"])
         state.step = int(ckpt["step"])
-        saved = tuple(int(s) for s in ckpt["stage"]) if "stage" in ckpt else (0, state.step)
+        if "stage" in ckpt:
+            saved = tuple(int(s) for s in ckpt["stage"])
+        else:  # a checkpoint from before stages: one stage, towards the steps its config asked for
+            saved = (0, int(_read_config(run_dir).get("training", {}).get("steps", state.step)))
         state.stage = saved if saved[1] == steps else (state.step, steps)
 
 

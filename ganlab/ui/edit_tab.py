@@ -30,12 +30,13 @@ class EditState:
     def __init__(self) -> None:
         self.user: dict[tuple[str, str], list[Direction]] = {}
 
-    def directions(self, ctx: AppContext, session: str, item: StoredLatent, source: str) -> list[Direction]:
+    def directions(self, ctx: AppContext, session: str, item: StoredLatent, source: str,
+                   limit: int | None = MAX_SLIDERS) -> list[Direction]:
         model = ctx.pool.get(item.model_id)
         found = list(directions_for(model, source))
         if source == "learned":  # the user's own first, newest on top: they came here for those
             found = self.user.get((session, item.model_id), [])[::-1] + found
-        return found[:MAX_SLIDERS]
+        return found[:limit]
 
 
 def _ws(ctx: AppContext, item: StoredLatent) -> torch.Tensor:
@@ -174,7 +175,7 @@ def build(ctx: AppContext):
             return gr.Dropdown(choices=[], value=[])
         try:
             item = ctx.sessions.get(sid(request)).get(name)
-            names = [d.name for d in state.directions(ctx, sid(request), item, "learned")]
+            names = list(dict.fromkeys(d.name for d in state.directions(ctx, sid(request), item, "learned", None)))
         except GanlabError:
             names = []
         return gr.Dropdown(choices=names, value=[])
@@ -196,7 +197,11 @@ def build(ctx: AppContext):
             reference = sample_w(ctx.pool.get(model_id), 2000)  # slider units: the model's own spread
             direction, report = learn_direction(stack(pos), stack(neg), title or "my direction", model_id,
                                                 space="w+", reference=reference)
-            held = [d for d in state.directions(ctx, sid(request), pos[0], "learned") if d.name in (keep_names or [])]
+            keep_names = keep_names or []
+            held = [d for d in state.directions(ctx, sid(request), pos[0], "learned", None) if d.name in keep_names]
+            missing = sorted(set(keep_names) - {d.name for d in held})
+            if missing:
+                raise GanlabError(f"{model_id} has no learned direction named {', '.join(missing)} to keep unchanged")
             if held:
                 direction = condition(direction, held, reference=reference)
         except GanlabError as err:
@@ -219,6 +224,6 @@ def build(ctx: AppContext):
     reset.click(setup, [latent, source], sliders + [view, status])
     save.click(save_edit, controls + [save_name] + sliders, status)
     paste_btn.click(paste, controls + sliders, pasted)
-    learn.click(learn_new, [group_a, group_b, new_dir, keep, latent, source], sliders + [view, status]).then(
+    learn.click(learn_new, [group_a, group_b, new_dir, keep, latent, source], sliders + [view, status]).success(
         keep_choices, latent, keep)
     return refresh, [latent, group_a, group_b]

@@ -129,6 +129,10 @@ def test_a_per_class_walk_steps_by_its_class_offset_and_needs_the_class(model, t
     assert torch.allclose(moved[2], torch.from_numpy(0.5 * (vec + (offsets[2] + offsets[5]) / 2)), atol=1e-6)
     with pytest.raises(GanlabError, match="depends on the class"):
         walks.shifted(z, "slide_up", 0.5)
+    one, _ = walks.shifted(z, "slide_up", 0.5, c[:1])     # one class row for every latent, as a gallery has
+    assert torch.allclose(one, moved[:1].expand(3, -1))
+    with pytest.raises(GanlabError, match="2 rows for 3 latents"):
+        walks.shifted(z, "slide_up", 0.5, c[:2])
     loaded = load_walks(save_walks(walks, tmp_path / "pc.npz"), model)
     assert np.array_equal(loaded.walks["slide_up"].class_offsets, offsets)
     assert json.loads(str(np.load(tmp_path / "pc.npz")["meta"]))["format"] == 2
@@ -139,6 +143,10 @@ def test_per_class_walks_for_another_class_count_are_refused(model, tmp_path):
                                                            (-0.7, 0.7), class_offsets=np.zeros((3, model.z_dim)))})
     with pytest.raises(GanlabError, match="3 classes"):
         load_walks(save_walks(walks, tmp_path / "three.npz"), model)
+    data = dict(np.load(tmp_path / "three.npz"))
+    np.savez(tmp_path / "bent.npz", **{**data, "class_offsets": data["class_offsets"][0]})
+    with pytest.raises(GanlabError, match="not a ganlab walks file.*class_offsets has shape"):
+        load_walks(tmp_path / "bent.npz", model)
 
 
 def test_format_1_files_of_shared_walks_still_load(model, tmp_path):
@@ -156,7 +164,7 @@ def test_training_further_starts_from_the_given_walks(model):
     walk = records[-1].walks["brightness"]
     assert np.allclose(walk.vector, first.walks["brightness"].vector, atol=1e-4)
     assert np.allclose(walk.class_offsets, first.walks["brightness"].class_offsets, atol=1e-4)
-    assert np.abs(walk.vector).sum() > 0 and "started_from" in records[-1].run
+    assert np.abs(walk.vector).sum() > 0 and records[-1].run["started_from"] == first.run
     other = WalkSet("biggan-deep-128", model.z_dim, first.walks)
     with pytest.raises(GanlabError, match="cannot start from walks trained for 'biggan-deep-128'"):
         list(train_walks(model, ["zoom"], steps=1, batch=1, init=other))

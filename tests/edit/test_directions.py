@@ -139,6 +139,11 @@ def test_conditioning_holds_the_other_boundaries_in_the_latents_metric():
         return float((scaled - a.vector) @ np.linalg.solve(cov, scaled - a.vector))
     assert cost(spread.vector.astype(np.float64)) < cost(plain.vector.astype(np.float64))
     assert spread.normal is None and spread.metadata["conditioned_on"] == ["b"]
+    c = Direction("c", rng.normal(size=W_DIM), "m", normal=rng.normal(size=W_DIM))
+    few = condition(a, [b, c], reference[:2])             # a 2-latent spread is singular: still held exactly
+    assert max(abs(float(few.vector @ b.normal)), abs(float(few.vector @ c.normal))) < 1e-5
+    with pytest.raises(GanlabError, match="at least 2 latents"):
+        condition(a, [b], reference[:1])
 
 
 def test_ganspace_components_are_orthonormal_and_ordered_by_variance(model):
