@@ -136,7 +136,8 @@ def evaluate_inversion(model: BigGANModel, count: int, steps: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--walks", help=f"walks file (default assets/walks/{MODEL}.npz)")
-    parser.add_argument("--samples", type=int, default=24, help="images per walk and magnitude")
+    parser.add_argument("--samples", type=int, default=96,
+                        help="images per walk and magnitude (at 24, a cell's median rests on as few as 13)")
     parser.add_argument("--invert", type=int, default=6, help="held-out objects to invert (0 = skip)")
     parser.add_argument("--steps", type=int, default=150, help="main inversion steps")
     parser.add_argument("--device", help="cpu or cuda (default: cuda when present)")
