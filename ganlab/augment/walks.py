@@ -19,6 +19,7 @@ and range, and the run that made them.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import threading
@@ -34,6 +35,7 @@ from tqdm import tqdm
 from ganlab import settings
 from ganlab.augment.transforms import EDIT_LOSS_NAME, TRANSFORMS, clamp_magnitude, edit, masked_l2, spec
 from ganlab.errors import GanlabError, ShapeError
+from ganlab.fileio import write_atomically
 from ganlab.invert.projector import ProjectionStep
 from ganlab.models.base import check_shape
 from ganlab.models.biggan import BigGANModel
@@ -98,8 +100,7 @@ def default_walks_path(model_id: str) -> Path:
 
 
 def save_walks(walks: WalkSet, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write the walks file, whole or not at all (`--init` may name the file being written)."""
     meta = {"format": FORMAT, "model": walks.model_id, "z_dim": walks.z_dim, "truncation": walks.truncation,
             "loss": EDIT_LOSS_NAME, "run": walks.run,
             "transforms": [{"name": w.transform, "alpha": w.alpha, "alpha_range": list(w.alpha_range),
@@ -109,11 +110,9 @@ def save_walks(walks: WalkSet, path: str | Path) -> Path:
     if any(o is not None for o in offsets):
         shape = next(o.shape for o in offsets if o is not None)
         arrays["class_offsets"] = np.stack([np.zeros(shape) if o is None else o for o in offsets]).astype(np.float32)
-    tmp = path.with_name(f"{path.name}.tmp")   # written whole, then renamed: --init may name the same file
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays, meta=np.array(json.dumps(meta)))
-    tmp.replace(path)
-    return path
+    buf = io.BytesIO()
+    np.savez(buf, **arrays, meta=np.array(json.dumps(meta)))
+    return write_atomically(path, buf.getvalue())
 
 
 def load_walks(path: str | Path, model: BigGANModel | None = None) -> WalkSet:

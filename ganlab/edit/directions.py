@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,6 +22,7 @@ from sklearn.svm import LinearSVC
 
 from ganlab import settings
 from ganlab.errors import GanlabError, ShapeError
+from ganlab.fileio import write_atomically
 from ganlab.invert.losses import Distance
 from ganlab.invert.projector import ProjectionConfig, ProjectionResult, project
 from ganlab.models.stylegan2 import FullyConnectedLayer, Generator
@@ -355,12 +355,7 @@ def save_directions(directions: Sequence[Direction], path: Path | str) -> Path:
     buf = io.BytesIO()
     np.savez(buf, vectors=np.stack([d.vector for d in directions]).astype(np.float32),
              normals=np.stack(normals).astype(np.float32), meta=np.array(json.dumps(meta)))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(buf.getvalue())
-    os.replace(tmp, path)
-    return path
+    return write_atomically(path, buf.getvalue())
 
 
 def load_directions(path: Path | str, model_id: str, w_dim: int) -> list[Direction]:

@@ -18,6 +18,7 @@ import torch.nn as nn
 from safetensors.torch import load_file, save_file
 
 from ganlab.errors import BadCheckpoint, GanlabError
+from ganlab.fileio import write_atomically
 from ganlab.invert.losses import FALLBACK_NAME, Distance, fallback_distance, lpips_distance
 
 
@@ -121,10 +122,7 @@ def save_train_state(state: TrainState, run_dir: Path, meta: dict) -> Path:
     start = state.stage[0]
     stages = [{**s, "to": min(s["to"], start)} for s in _stages(_read_config(run_dir)) if s["from"] < start]
     stages.append({"from": start, "to": state.step, "training": meta.get("training")})
-    config = run_dir / "config.json"
-    tmp = config.with_suffix(".tmp")
-    tmp.write_text(json.dumps({**meta, "stages": stages}, indent=2))
-    tmp.replace(config)
+    write_atomically(run_dir / "config.json", json.dumps({**meta, "stages": stages}, indent=2))
     return path
 
 
