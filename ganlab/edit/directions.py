@@ -109,6 +109,14 @@ def _as_w(latents: Latents, what: str) -> np.ndarray:
     return x.astype(np.float64)
 
 
+def _reference(latents: Latents, name: str) -> np.ndarray:
+    """Latents whose spread sets the slider unit (and the conditioning metric): at least 2 of them."""
+    ref = _as_w(latents, "reference")
+    if len(ref) < 2:
+        raise GanlabError(f"'{name}': the reference needs at least 2 latents to measure their spread")
+    return ref
+
+
 def _sigma(reference: np.ndarray, vector: np.ndarray) -> float:
     return float(np.std(reference @ vector.astype(np.float64)))
 
@@ -149,9 +157,7 @@ def learn_direction(latents_pos: Latents, latents_neg: Latents, name: str, model
         warnings.append(f"'{name}': cross-validated accuracy {min(cv_acc, cv_bal):.2f} is below {MIN_ACCURACY}: "
                         "the groups are not separable in W, so this direction is unreliable")
     svm.fit(x, y)
-    sigma_ref = np.concatenate([pos, neg]) if reference is None else _as_w(reference, "reference")
-    if len(sigma_ref) < 2:
-        raise GanlabError(f"'{name}': the reference needs at least 2 latents to measure their spread")
+    sigma_ref = _reference(np.concatenate([pos, neg]) if reference is None else reference, name)
     pattern = np.cov(sigma_ref, rowvar=False) @ svm.coef_[0]
     if np.linalg.norm(pattern) < 1e-12:
         raise GanlabError(f"'{name}': the latents do not vary along the boundary's normal; no direction to edit")
@@ -244,9 +250,7 @@ def condition(direction: Direction, others: Sequence[Direction], reference: Late
             raise ShapeError(f"cannot condition '{direction.name}' (w_dim {direction.w_dim}) on '{other.name}' "
                              f"(w_dim {other.w_dim})")
     d = direction.vector.astype(np.float64)
-    ref = None if reference is None else _as_w(reference, "reference")
-    if ref is not None and len(ref) < 2:
-        raise GanlabError("the reference needs at least 2 latents to measure their spread")
+    ref = None if reference is None else _reference(reference, direction.name)
     if others:
         held = np.stack([(o.vector if o.normal is None else o.normal).astype(np.float64) for o in others], 1)
         metric = np.eye(len(d)) if ref is None else np.cov(ref, rowvar=False)
