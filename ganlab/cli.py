@@ -27,12 +27,16 @@ def _parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def _set_threads(threads: int | None) -> None:
-    """--threads: one torch thread is often fastest on a small machine that is busy with other work."""
-    if threads:
-        import torch
+def _tune_runtime(args: argparse.Namespace) -> None:
+    """Before any command that computes: CPU threads (--threads, else the cores other work leaves idle),
+    the allocator (freed activations kept for the next step) and cuDNN's per-shape algorithm choice."""
+    if args.func in (cmd_models, cmd_align):
+        return
+    from ganlab.runtime import tune_allocator, tune_cuda, tune_threads
 
-        torch.set_num_threads(threads)
+    tune_threads(getattr(args, "threads", None))
+    tune_allocator()
+    tune_cuda()
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -174,7 +178,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ganlab.models.pool import default_device
     from ganlab.settings import assets_dir
 
-    _set_threads(args.threads)
     if args.model == "toyobjects-64":
         from ganlab.train.biggan_trainer import run_cli
 
@@ -221,7 +224,6 @@ def cmd_augment(args: argparse.Namespace) -> int:
 def cmd_train_encoder(args: argparse.Namespace) -> int:
     from ganlab.invert.encoder import run_train_encoder
 
-    _set_threads(args.threads)
     return run_train_encoder(args.model, args.steps, args.batch, args.run_dir, args.export, args.device,
                              lr=args.lr, real_weight=args.real_weight, anneal=args.anneal)
 
@@ -229,7 +231,6 @@ def cmd_train_encoder(args: argparse.Namespace) -> int:
 def cmd_train_landscape(args: argparse.Namespace) -> int:
     from ganlab.invert.landscape import run_train_landscape
 
-    _set_threads(args.threads)
     return run_train_landscape(args.model, args.steps, args.batch, args.run_dir, args.export, args.device)
 
 
@@ -237,7 +238,12 @@ def _add_run_options(p: argparse.ArgumentParser, run_dir_help: str, export_help:
     """What every resumable training command takes: its run folder, export, threads and device."""
     p.add_argument("--run-dir", help=run_dir_help)
     p.add_argument("--export", action="store_true", help=export_help)
-    p.add_argument("--threads", type=int, help="torch CPU threads (1 is fastest on a busy 2-core machine)")
+    _add_device_options(p)
+
+
+def _add_device_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int,
+                   help="torch CPU threads (default: the cores that other work leaves idle, at least 1)")
     p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
 
 
@@ -254,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--truncation", type=float, default=1.0, help="truncation psi (1 = none)")
     p.add_argument("--class", dest="class_name", help="class name or index for BigGAN models")
-    p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    _add_device_options(p)
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("align", help="crop and align faces the FFHQ way")
@@ -280,11 +286,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pixel-weight", type=float,
                    help="its weight (default: from --settings; 1 when --pixel-loss is given alone)")
     p.add_argument("--target-distance", type=float, help="stop early when every image is this close")
-    p.add_argument("--bf16", action="store_true", help="run the generator in bfloat16 autocast (faster on recent GPUs)")
+    p.add_argument("--bf16", action="store_true",
+                   help="run the generator in bfloat16 autocast (faster on CPUs with bf16 instructions; on a GPU, "
+                        "measure first: benchmarks/vs_official.py --bf16)")
     p.add_argument("--frame-every", type=int, default=10, help="steps between video frames")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="out/projection", help="output folder (one subfolder per image)")
-    p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    _add_device_options(p)
     p.set_defaults(func=cmd_project)
 
     p = sub.add_parser("train-walks", help="learn latent walks (zoom, slides, brightness) for a BigGAN model")
@@ -299,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shared", action="store_true",
                    help="one walk for all classes (default: plus a learned offset per class); "
                         "offsets in --init walks are kept as they are")
-    p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    _add_device_options(p)
     p.set_defaults(func=cmd_train_walks)
 
     p = sub.add_parser("augment", help="invert each image of a folder into BigGAN and write augmentations")
@@ -317,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jitter", type=float, default=0.2, help="z jitter between samples")
     p.add_argument("--truncation", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    _add_device_options(p)
     p.set_defaults(func=cmd_augment)
 
     p = sub.add_parser("train-encoder", help="train an image -> latent encoder (StyleGAN2: ws; BigGAN: z and class)")
@@ -352,6 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _tune_runtime(args)
     try:
         return args.func(args)
     except GanlabError as err:

@@ -1,6 +1,6 @@
 """Editing: directions in W (learned from labels, GANSpace, SeFa) and moving latents along them."""
 
-from ganlab.edit.apply import LAYER_PRESETS, edit_ws, layer_indices, render_edit
+from ganlab.edit.apply import LAYER_PRESETS, EditRenderer, edit_ws, layer_indices, render_edit
 from ganlab.edit.directions import (
     SHIPPED_ATTRIBUTES,
     Direction,
@@ -20,7 +20,7 @@ from ganlab.edit.directions import (
 )
 
 __all__ = [
-    "LAYER_PRESETS", "SHIPPED_ATTRIBUTES", "Direction", "LearnProgress", "LearnReport", "LearnedDirection",
+    "LAYER_PRESETS", "SHIPPED_ATTRIBUTES", "Direction", "EditRenderer", "LearnProgress", "LearnReport", "LearnedDirection",
     "condition", "edit_ws", "ganspace", "layer_indices", "learn_direction", "learn_from_images",
     "learn_one_vs_rest", "load_directions", "render_edit", "save_directions", "sefa", "ship_directions",
     "shipped_path",

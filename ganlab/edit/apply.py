@@ -6,6 +6,7 @@ every direction. Layers are ws indices: coarse layers steer pose and shape, fine
 
 from __future__ import annotations
 
+import threading
 from typing import Sequence, Union
 
 import numpy as np
@@ -14,6 +15,7 @@ import torch
 from ganlab.edit.directions import Direction
 from ganlab.errors import GanlabError, ShapeError
 from ganlab.models.base import check_shape
+from ganlab.models.stylegan2 import SynthesisCache
 from ganlab.models.stylegan2_model import StyleGAN2Model
 
 # Fractions of num_ws: [start, stop) of each preset, rounded to whole layers.
@@ -72,14 +74,51 @@ def edit_ws(ws: torch.Tensor, directions: Direction | Sequence[Direction], alpha
     return out
 
 
-@torch.no_grad()
-def render_edit(model: StyleGAN2Model, ws: torch.Tensor, directions: Direction | Sequence[Direction] = (),
-                alphas: float | Sequence[float] = (), layers: Layers = None, noise_mode: str = "const") -> torch.Tensor:
-    """`img` [N, 3, R, R] of `ws` edited by `edit_ws`; refuses directions found in another model."""
-    check_shape("ws", ws, [None, model.num_ws, model.w_dim])
+def _own_directions(model: StyleGAN2Model, directions: Direction | Sequence[Direction]) -> list[Direction]:
     dirs = [directions] if isinstance(directions, Direction) else list(directions)
     foreign = [d.name for d in dirs if d.model_id != model.name]
     if foreign:
         raise GanlabError(f"directions {foreign} were made for another model, not '{model.name}'")
+    return dirs
+
+
+@torch.inference_mode()
+def render_edit(model: StyleGAN2Model, ws: torch.Tensor, directions: Direction | Sequence[Direction] = (),
+                alphas: float | Sequence[float] = (), layers: Layers = None, noise_mode: str = "const",
+                cache: SynthesisCache | None = None) -> torch.Tensor:
+    """`img` [N, 3, R, R] of `ws` edited by `edit_ws`; refuses directions found in another model.
+
+    Pass the same `cache` for successive edits of one latent: each render then starts at the first
+    block whose ws the edit changed (an edit of the fine layers skips the coarse blocks).
+    """
+    check_shape("ws", ws, [None, model.num_ws, model.w_dim])
+    dirs = _own_directions(model, directions)
     edited = edit_ws(ws.to(model.device), dirs, alphas, layers)
-    return model.synthesize(edited, space="w+", noise_mode=noise_mode)
+    return model.synthesize(edited, space="w+", noise_mode=noise_mode, cache=cache)
+
+
+class EditRenderer:
+    """Slider edits of one latent `ws` [N, num_ws, w_dim]: the original rendered once, and each edit
+    from the first block its layers reach (the blocks before reuse the previous render's features)."""
+
+    def __init__(self, model: StyleGAN2Model, ws: torch.Tensor, noise_mode: str = "const"):
+        check_shape("ws", ws, [None, model.num_ws, model.w_dim])
+        self.model, self.ws, self.noise_mode = model, ws.to(model.device), noise_mode
+        self._cache = SynthesisCache()
+        self._lock = threading.Lock()  # one render at a time: the cache belongs to the last one
+        self.original = render_edit(model, self.ws, noise_mode=noise_mode, cache=self._cache)
+
+    def matches(self, model: StyleGAN2Model, ws: torch.Tensor) -> bool:
+        """Whether this renderer edits `ws` of `model` (so a caller may keep it for the next move)."""
+        return (model is self.model and ws.shape == self.ws.shape
+                and torch.equal(ws.to(self.ws.device), self.ws))
+
+    def render(self, directions: Direction | Sequence[Direction] = (), alphas: float | Sequence[float] = (),
+               layers: Layers = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(edited ws, its `img` [N, 3, R, R]); no direction or all-zero alphas give the original."""
+        dirs = _own_directions(self.model, directions)
+        edited = edit_ws(self.ws, dirs, alphas, layers)
+        if torch.equal(edited, self.ws):
+            return edited, self.original
+        with self._lock:
+            return edited, render_edit(self.model, edited, noise_mode=self.noise_mode, cache=self._cache)

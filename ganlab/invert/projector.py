@@ -122,13 +122,19 @@ def learning_rate(cfg: ProjectionConfig, t: float) -> float:
 
 
 def noise_regularizer(noise: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Multi-scale autocorrelation penalty per target [N]: keeps noise maps from encoding the image."""
-    total = 0.0
+    """Multi-scale autocorrelation penalty per target [N]: keeps noise maps from encoding the image.
+
+    Maps [N, 1, H, W] of one size are stacked as channels and penalised together (fewer, larger ops).
+    """
+    by_size: dict[tuple[int, ...], list[torch.Tensor]] = {}
     for v in noise.values():
-        x = v
+        by_size.setdefault(tuple(v.shape), []).append(v)
+    total = 0.0
+    for maps in by_size.values():
+        x = torch.cat(maps, dim=1)
         while True:
-            total = total + (x * torch.roll(x, shifts=1, dims=3)).mean(dim=[1, 2, 3]) ** 2
-            total = total + (x * torch.roll(x, shifts=1, dims=2)).mean(dim=[1, 2, 3]) ** 2
+            total = total + ((x * torch.roll(x, shifts=1, dims=3)).mean(dim=[2, 3]) ** 2).sum(dim=1)
+            total = total + ((x * torch.roll(x, shifts=1, dims=2)).mean(dim=[2, 3]) ** 2).sum(dim=1)
             if x.shape[2] <= 8:
                 break
             x = F.avg_pool2d(x, kernel_size=2)

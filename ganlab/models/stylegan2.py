@@ -173,25 +173,18 @@ def truncate(ws: torch.Tensor, w_avg: torch.Tensor, psi: float = 1.0, cutoff: in
 
 def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, noise: torch.Tensor | None = None,
                      up: int = 1, padding: int = 0, resample_filter: torch.Tensor | None = None,
-                     demodulate: bool = True, fused: bool = True) -> torch.Tensor:
-    """Convolve each sample with its own style-scaled (and demodulated) copy of `weight`.
+                     demodulate: bool = True) -> torch.Tensor:
+    """The official inference path: each sample convolved with its own style-scaled copy of `weight`.
 
-    `x` [N, I, H, W], `weight` [O, I, k, k], `styles` [N, I]. `fused` runs one grouped
-    convolution (fast at small batches); otherwise activations are scaled around a shared conv.
+    `x` [N, I, H, W], `weight` [O, I, k, k], `styles` [N, I]; one grouped convolution. Its gradient
+    needs a weight gradient per sample, so ganlab's default path scales activations instead.
     """
     n = x.shape[0]
     out_ch, in_ch, kh, kw = weight.shape
     check_shape("styles", styles, [n, in_ch])
     w = weight.unsqueeze(0) * styles.reshape(n, 1, -1, 1, 1)
-    dcoefs = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt() if demodulate else None
-    if not fused:
-        x = x * styles.to(x.dtype).reshape(n, -1, 1, 1)
-        x = ops.conv2d_resample(x, weight.to(x.dtype), f=resample_filter, up=up, padding=padding)
-        if dcoefs is not None:
-            x = x * dcoefs.to(x.dtype).reshape(n, -1, 1, 1)
-        return x + noise.to(x.dtype) if noise is not None else x
-    if dcoefs is not None:
-        w = w * dcoefs.reshape(n, -1, 1, 1, 1)
+    if demodulate:
+        w = w * (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt().reshape(n, -1, 1, 1, 1)
     x = x.reshape(1, -1, *x.shape[2:])
     w = w.reshape(-1, in_ch, kh, kw)
     x = ops.conv2d_resample(x, w.to(x.dtype), f=resample_filter, up=up, padding=padding, groups=n)
@@ -216,10 +209,15 @@ class SynthesisLayer(nn.Module):
             self.register_buffer("noise_const", torch.randn([resolution, resolution]))
             self.noise_strength = nn.Parameter(torch.zeros([]))
         self.bias = nn.Parameter(torch.zeros([out_channels]))
+        self._frozen = ops.FrozenWeights()
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const", fused: bool = True,
+    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const", fused: bool = False,
                 noise_input: torch.Tensor | None = None) -> torch.Tensor:
-        """`noise_input` [N or 1, 1, res, res] replaces the noise map (the projector optimises it)."""
+        """`noise_input` [N or 1, 1, res, res] replaces the noise map (the projector optimises it).
+
+        `fused` takes the official grouped-convolution path; the default scales the activations around
+        one shared convolution, which is equal to 1e-5 and needs no per-sample weight gradient.
+        """
         styles = self.affine(w)
         noise = None
         if self.use_noise and noise_input is not None:
@@ -228,9 +226,27 @@ class SynthesisLayer(nn.Module):
             noise = torch.randn([x.shape[0], 1, self.resolution, self.resolution], device=x.device) * self.noise_strength
         elif self.use_noise and noise_mode == "const":
             noise = self.noise_const * self.noise_strength
-        x = modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
-                             resample_filter=self.resample_filter, fused=fused)
-        return ops.bias_act(x, self.bias.to(x.dtype), act=self.activation, gain=self.act_gain, clamp=self.conv_clamp)
+        if fused:
+            x = modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
+                                 resample_filter=self.resample_filter)
+            return ops.bias_act(x, self.bias.to(x.dtype), act=self.activation, gain=self.act_gain,
+                                clamp=self.conv_clamp)
+        check_shape("styles", styles, [x.shape[0], self.weight.shape[1]])
+        layout = ops.layout_of(x)
+        if self.up == 1:
+            weight = self._frozen.get(f"w{layout}", self.weight, lambda w: w.contiguous(memory_format=layout))
+            w_t = None
+        else:
+            weight = self.weight
+            w_t = self._frozen.get(f"wt{layout}", self.weight,
+                                   lambda w: w.transpose(0, 1).contiguous(memory_format=layout))
+        y = ops.conv2d_resample(ops.scale_channels(x, styles), weight, f=self.resample_filter, up=self.up,
+                                padding=self.padding, w_transposed=w_t)
+        if noise is not None:
+            noise = noise.reshape(-1, 1, *noise.shape[-2:])
+        weight_sq = self._frozen.get("sq", self.weight, lambda w: w.square().sum(dim=[2, 3]))
+        return ops.modulated_bias_act(y, ops.demodulation(weight_sq, styles), noise, self.bias,
+                                      act=self.activation, gain=self.act_gain, clamp=self.conv_clamp)
 
 
 class ToRGBLayer(nn.Module):
@@ -244,9 +260,13 @@ class ToRGBLayer(nn.Module):
         self.bias = nn.Parameter(torch.zeros([out_channels]))
         self.weight_gain = 1 / math.sqrt(in_channels)
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, fused: bool = True) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, w: torch.Tensor, fused: bool = False) -> torch.Tensor:
         styles = self.affine(w) * self.weight_gain
-        x = modulated_conv2d(x, self.weight, styles, demodulate=False, fused=fused)
+        if fused:
+            x = modulated_conv2d(x, self.weight, styles, demodulate=False)
+        else:
+            check_shape("styles", styles, [x.shape[0], self.weight.shape[1]])
+            x = ops.pointwise_modulated(x, self.weight[:, :, 0, 0], styles)
         return ops.bias_act(x, self.bias.to(x.dtype), clamp=self.conv_clamp)
 
 
@@ -267,16 +287,19 @@ class SynthesisBlock(nn.Module):
         self.num_torgb = 1
 
     def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor,
-                noise_mode: str = "const", fused: bool = True,
-                noise_inputs: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                noise_mode: str = "const", fused: bool = False,
+                noise_inputs: dict[str, torch.Tensor] | None = None,
+                memory_format: torch.memory_format = torch.contiguous_format) -> tuple[torch.Tensor, torch.Tensor]:
         """`ws` [N, num_conv + 1, w_dim]: the ws this block reads, in layer order.
+
+        `memory_format` lays out the 4x4 block's features; later blocks keep the layout they are given.
 
         `noise_inputs` maps layer names ('conv0', 'conv1') to noise maps that override the buffers.
         """
         noise_inputs = noise_inputs or {}
         w_iter = iter(ws.unbind(dim=1))
         if self.in_channels == 0:
-            x = self.const.unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
+            x = self.const.unsqueeze(0).repeat([ws.shape[0], 1, 1, 1]).contiguous(memory_format=memory_format)
         else:
             x = self.conv0(x, next(w_iter), noise_mode=noise_mode, fused=fused, noise_input=noise_inputs.get("conv0"))
         x = self.conv1(x, next(w_iter), noise_mode=noise_mode, fused=fused, noise_input=noise_inputs.get("conv1"))
@@ -293,6 +316,9 @@ class SynthesisNetwork(nn.Module):
     def __init__(self, cfg: StyleGAN2Config):
         super().__init__()
         self.w_dim, self.img_resolution, self.img_channels = cfg.w_dim, cfg.img_resolution, cfg.img_channels
+        # Features' layout; None picks per device: channels_last on the CPU (its transposed convolutions
+        # run several times faster), the default layout on CUDA (faster there at batch 8, as fast at 1).
+        self.memory_format: torch.memory_format | None = None
         self.block_resolutions = cfg.block_resolutions
         self.num_ws = 0
         for res in self.block_resolutions:
@@ -316,9 +342,13 @@ class SynthesisNetwork(nn.Module):
         return {name.removesuffix(".noise_const"): tuple(buf.shape) for name, buf in self.named_buffers()
                 if name.endswith("noise_const")}
 
-    def forward(self, ws: torch.Tensor, noise_mode: str = "const", fused: bool = True,
-                noise_inputs: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
-        """`noise_inputs` maps 'b{R}.conv{i}' to [N or 1, 1, R, R] maps used instead of the noise buffers."""
+    def forward(self, ws: torch.Tensor, noise_mode: str = "const", fused: bool = False,
+                noise_inputs: dict[str, torch.Tensor] | None = None,
+                cache: SynthesisCache | None = None) -> torch.Tensor:
+        """`noise_inputs` maps 'b{R}.conv{i}' to [N or 1, 1, R, R] maps used instead of the noise buffers.
+
+        With a `cache` (and no gradient), blocks whose ws equal the last render's are not run again.
+        """
         check_shape("ws", ws, [None, self.num_ws, self.w_dim])
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
@@ -327,11 +357,61 @@ class SynthesisNetwork(nn.Module):
         for key, value in (noise_inputs or {}).items():
             block, layer = key.split(".")
             per_block.setdefault(block, {})[layer] = value
-        x = img = None
-        for name, sl in self.ws_slices().items():
+        slices = list(self.ws_slices().items())
+        layout = self.memory_format or (torch.channels_last if ws.device.type == "cpu" else torch.contiguous_format)
+        first, x, img = 0, None, None
+        if cache is not None:
+            first, x, img = cache.resume(self, ws, slices, noise_mode, noise_inputs)
+        for i, (name, sl) in enumerate(slices[first:], start=first):
             x, img = getattr(self, name)(x, img, ws[:, sl], noise_mode=noise_mode, fused=fused,
-                                         noise_inputs=per_block.get(name))
+                                         noise_inputs=per_block.get(name), memory_format=layout)
+            if cache is not None:
+                cache.keep(i, x, img)
         return img
+
+
+class SynthesisCache:
+    """The block outputs of one stream of renders (e.g. one latent's slider edits).
+
+    A render whose first blocks read the same ws as the last one resumes after them: an edit of the
+    fine layers skips the coarse blocks. Reuse needs identical weights, noise and ws up to that block,
+    deterministic noise and no gradient; otherwise every block runs (and the cache is refreshed).
+    """
+
+    def __init__(self) -> None:
+        self._key: tuple | None = None
+        self._ws: torch.Tensor | None = None
+        self._outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    @staticmethod
+    def _key_of(net: SynthesisNetwork, ws: torch.Tensor, noise_mode: str,
+                noise_inputs: dict[str, torch.Tensor] | None) -> tuple | None:
+        if noise_mode == "random" or torch.is_grad_enabled() or torch.is_autocast_enabled(ws.device.type):
+            return None
+        noise = tuple(sorted((k, id(v), v._version) for k, v in (noise_inputs or {}).items()))
+        weights = tuple(t._version for t in (*net.parameters(), *net.buffers()))
+        return id(net), tuple(ws.shape), ws.device, noise_mode, noise, weights
+
+    def resume(self, net: SynthesisNetwork, ws: torch.Tensor, slices: list[tuple[str, slice]], noise_mode: str,
+               noise_inputs: dict[str, torch.Tensor] | None) -> tuple[int, torch.Tensor | None, torch.Tensor | None]:
+        """(first block to run, its input features, its input image) for rendering `ws`."""
+        key = self._key_of(net, ws, noise_mode, noise_inputs)
+        same = key is not None and key == self._key and len(self._outputs) == len(slices)
+        first = 0
+        if same:
+            while first < len(slices) and torch.equal(ws[:, slices[first][1]], self._ws[:, slices[first][1]]):
+                first += 1
+        self._key, self._ws = key, ws.clone()
+        self._outputs = self._outputs[:first] if same else []
+        if first == 0:
+            return 0, None, None
+        x, img = self._outputs[first - 1]
+        return first, x, img
+
+    def keep(self, index: int, x: torch.Tensor, img: torch.Tensor) -> None:
+        """Block `index`'s output (blocks arrive in order, from the one `resume` named)."""
+        if self._key is not None and index == len(self._outputs):
+            self._outputs.append((x, img))
 
 
 class Generator(nn.Module):
@@ -345,6 +425,6 @@ class Generator(nn.Module):
         self.mapping = MappingNetwork(cfg, self.num_ws)
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1.0,
-                truncation_cutoff: int | None = None, noise_mode: str = "const", fused: bool = True) -> torch.Tensor:
+                truncation_cutoff: int | None = None, noise_mode: str = "const", fused: bool = False) -> torch.Tensor:
         ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
         return self.synthesis(ws, noise_mode=noise_mode, fused=fused)

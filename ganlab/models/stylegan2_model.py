@@ -14,7 +14,7 @@ from safetensors.torch import load_file, save_file
 
 from ganlab.errors import BadCheckpoint, ShapeError
 from ganlab.models.base import check_shape, seeded_randn
-from ganlab.models.stylegan2 import Generator, StyleGAN2Config, truncate
+from ganlab.models.stylegan2 import Generator, StyleGAN2Config, SynthesisCache, truncate
 
 MODEL_TYPE = "stylegan2"
 
@@ -68,10 +68,14 @@ class StyleGAN2Model:
         return truncate(ws, self.net.mapping.w_avg, truncation)
 
     def synthesize(self, latent: torch.Tensor, space: str = "z", c: torch.Tensor | None = None,
-                   truncation: float = 1.0, noise_mode: str = "const") -> torch.Tensor:
-        """`img` [N, 3, R, R] in [-1, 1] (clamped) from a latent in `space`."""
+                   truncation: float = 1.0, noise_mode: str = "const",
+                   cache: SynthesisCache | None = None) -> torch.Tensor:
+        """`img` [N, 3, R, R] in [-1, 1] (clamped) from a latent in `space`.
+
+        A `cache` kept across calls (without gradients) skips the blocks whose ws did not change.
+        """
         ws = self.to_ws(latent, space, c, truncation)
-        return self.net.synthesis(ws, noise_mode=noise_mode).clamp(-1, 1)
+        return self.net.synthesis(ws, noise_mode=noise_mode, cache=cache).clamp(-1, 1)
 
     def mean_latent(self, space: str) -> torch.Tensor:
         w_avg = self.net.mapping.w_avg.unsqueeze(0)

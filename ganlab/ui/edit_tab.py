@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from ganlab.align import paste_back
-from ganlab.edit import LAYER_PRESETS, condition, edit_ws, layer_indices, learn_direction, render_edit
+from ganlab.edit import LAYER_PRESETS, EditRenderer, condition, layer_indices, learn_direction
 from ganlab.edit.catalog import directions_for
 from ganlab.edit.directions import Direction, sample_w
 from ganlab.errors import GanlabError
@@ -25,10 +25,19 @@ LAYER_CHOICES = list(LAYER_PRESETS) + ["custom"]
 
 
 class EditState:
-    """The user's own learned directions, per session and model, kept on the server."""
+    """The user's own learned directions, per session and model, and each session's edit renderer."""
 
     def __init__(self) -> None:
         self.user: dict[tuple[str, str], list[Direction]] = {}
+        self._renderers: dict[str, EditRenderer] = {}
+
+    def renderer(self, session: str, model, ws: torch.Tensor) -> EditRenderer:
+        """The session's renderer of `ws`, kept while the session edits that latent: the original is
+        rendered once, and each slider move only from the first block it changes."""
+        kept = self._renderers.get(session)
+        if kept is None or not kept.matches(model, ws):
+            kept = self._renderers[session] = EditRenderer(model, ws)
+        return kept
 
     def directions(self, ctx: AppContext, session: str, item: StoredLatent, source: str,
                    limit: int | None = MAX_SLIDERS) -> list[Direction]:
@@ -50,15 +59,13 @@ def _layers(preset: str, start: float, stop: float, num_ws: int) -> list[int] | 
     return layer_indices((int(start), int(stop)) if preset == "custom" else preset, num_ws)
 
 
-def edited(ctx: AppContext, item: StoredLatent, dirs: list[Direction], alphas: list[float], preset: str,
+def edited(renderer: EditRenderer, dirs: list[Direction], alphas: list[float], preset: str,
            start: float, stop: float) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
     """(edited ws, uint8 original | edited picture for display, uint8 edited face at model resolution)."""
-    model = ctx.pool.get(item.model_id)
-    ws = _ws(ctx, item)
-    layers = _layers(preset, start, stop, model.num_ws)
+    layers = _layers(preset, start, stop, renderer.model.num_ws)
     used = [(d, a) for d, a in zip(dirs, alphas) if a]
-    new_ws = edit_ws(ws, [d for d, _ in used], [a for _, a in used], layers) if used else ws
-    pair = to_uint8(torch.cat([render_edit(model, ws), render_edit(model, new_ws)]))
+    new_ws, img = renderer.render([d for d, _ in used], [a for _, a in used], layers)
+    pair = to_uint8(torch.cat([renderer.original, img]))
     return new_ws, side_by_side(pair[0], pair[1]), pair[1]
 
 
@@ -109,7 +116,8 @@ def build(ctx: AppContext):
         """The stored latent the controls point at, and its edit: (item, edited ws, display picture, face)."""
         item = ctx.sessions.get(sid(request)).get(name)
         dirs = state.directions(ctx, sid(request), item, SOURCE_LABELS[source_label])
-        return (item, *edited(ctx, item, dirs, list(alphas[:len(dirs)]), layer_preset, first, last))
+        renderer = state.renderer(sid(request), ctx.pool.get(item.model_id), _ws(ctx, item))
+        return (item, *edited(renderer, dirs, list(alphas[:len(dirs)]), layer_preset, first, last))
 
     def refresh(request: gr.Request):
         items = [i for i in ctx.sessions.get(sid(request)).items() if ctx.registry.get(i.model_id).kind == "stylegan2"]
@@ -124,7 +132,8 @@ def build(ctx: AppContext):
         try:
             item = ctx.sessions.get(sid(request)).get(name)
             dirs = state.directions(ctx, sid(request), item, SOURCE_LABELS[source_label])
-            _, picture, _ = edited(ctx, item, dirs, [], "all", 0, 0)
+            renderer = state.renderer(sid(request), ctx.pool.get(item.model_id), _ws(ctx, item))
+            _, picture, _ = edited(renderer, dirs, [], "all", 0, 0)
         except GanlabError as err:
             raise gr.Error(str(err)) from None
         updates = [gr.Slider(visible=i < len(dirs), value=0,

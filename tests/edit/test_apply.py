@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganlab.edit.apply import LAYER_PRESETS, edit_ws, layer_indices, render_edit
+from ganlab.edit.apply import LAYER_PRESETS, EditRenderer, edit_ws, layer_indices, render_edit
 from ganlab.edit.directions import Direction
 from ganlab.errors import GanlabError, ShapeError
 from ganlab.models.registry import Registry, load_model
@@ -83,3 +83,19 @@ def test_render_edit_renders_the_edit_and_refuses_other_models_directions(model)
         render_edit(model, ws, Direction("x", unit(1, model.w_dim), "stylegan2-ffhq-1024"), 1.0)
     with pytest.raises(ShapeError, match="ws has shape"):
         render_edit(model, ws[:, :5], d, 1.0)
+
+
+def test_edit_renderer_renders_the_original_once_and_each_edit_as_render_edit_does(model):
+    ws = model.mapping(model.sample_z(1, seed=3))
+    d = Direction("d", unit(4, model.w_dim), model.name, sigma=2.0)
+    renderer = EditRenderer(model, ws)
+    assert torch.equal(renderer.original, render_edit(model, ws))
+    for layers in ("fine", "coarse", "fine"):
+        new_ws, img = renderer.render(d, 1.5, layers)
+        assert torch.equal(new_ws, edit_ws(ws, d, 1.5, layers))
+        assert torch.allclose(img, render_edit(model, ws, d, 1.5, layers), atol=1e-6)
+    unchanged_ws, unchanged = renderer.render(d, 0.0)
+    assert unchanged is renderer.original and torch.equal(unchanged_ws, ws)
+    assert renderer.matches(model, ws.clone()) and not renderer.matches(model, ws + 1)
+    with pytest.raises(GanlabError, match="another model"):
+        renderer.render(Direction("x", unit(5, model.w_dim), "other-model"), 1.0)

@@ -200,3 +200,19 @@ def test_a_run_paused_and_resumed_in_chunks_equals_one_uninterrupted_run(model, 
     assert all(torch.equal(chunked.noise[k], whole.noise[k]) for k in whole.noise)
     assert [h["step"] for h in chunked.history] == [h["step"] for h in whole.history]
     assert chunked.steps_run == 6
+
+
+def test_noise_regularizer_of_stacked_maps_equals_the_per_map_official_sum():
+    gen = torch.Generator().manual_seed(1)
+    noise = {"b8.conv0": torch.randn(2, 1, 8, 8, generator=gen), "b8.conv1": torch.randn(2, 1, 8, 8, generator=gen),
+             "b16.conv0": torch.randn(2, 1, 16, 16, generator=gen), "b4.conv1": torch.randn(2, 1, 4, 4, generator=gen)}
+    want = torch.zeros(2)
+    for v in noise.values():  # the official projector's loop, one map at a time
+        x = v
+        while True:
+            want += (x * torch.roll(x, shifts=1, dims=3)).mean(dim=[1, 2, 3]) ** 2
+            want += (x * torch.roll(x, shifts=1, dims=2)).mean(dim=[1, 2, 3]) ** 2
+            if x.shape[2] <= 8:
+                break
+            x = torch.nn.functional.avg_pool2d(x, kernel_size=2)
+    assert torch.allclose(noise_regularizer(noise), want, rtol=1e-5, atol=1e-9)

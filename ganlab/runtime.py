@@ -1,0 +1,82 @@
+"""Process-wide CPU settings that decide much of ganlab's speed: torch threads and the allocator.
+
+The library calls none of these by itself; the CLI, the app and the benchmarks call them once at start.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import sys
+
+import torch
+
+# glibc mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+_ALLOCATOR_KEEP_BYTES = 1 << 30  # mallopt takes a C int: stay below 2**31
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def choose_threads() -> int:
+    """Torch threads for this process: the cores that other work leaves idle, at least one.
+
+    Oversubscribing a small machine costs far more than an idle core: two threads beside a busy
+    neighbour run several times slower than one.
+    """
+    cores = available_cores()
+    try:
+        busy = round(os.getloadavg()[0])
+    except (AttributeError, OSError):
+        busy = 0
+    return max(1, min(cores, cores - busy))
+
+
+def tune_threads(threads: int | None = None) -> int:
+    """Set torch's CPU threads to `threads`, or to `choose_threads()`; returns the number used."""
+    n = threads or choose_threads()
+    torch.set_num_threads(n)
+    return n
+
+
+def tune_cuda() -> None:
+    """Let cuDNN time its algorithms once per input shape: projection repeats one shape many times."""
+    torch.backends.cudnn.benchmark = True
+
+
+def _libc():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
+
+
+def tune_allocator() -> bool:
+    """Keep freed activation buffers for reuse instead of returning them to the OS at every free.
+
+    glibc maps each large block afresh and unmaps it on free, so every big activation of every step
+    pays page faults and zeroing. Returns whether the setting took effect (glibc only).
+    """
+    libc = _libc()
+    if libc is None:
+        return False
+    ok = libc.mallopt(_M_MMAP_THRESHOLD, _ALLOCATOR_KEEP_BYTES) == 1
+    return libc.mallopt(_M_TRIM_THRESHOLD, _ALLOCATOR_KEEP_BYTES) == 1 and ok
+
+
+def release_memory() -> None:
+    """Hand memory kept by `tune_allocator` back to the OS (after a long job ends)."""
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
