@@ -6,6 +6,7 @@ import os
 
 import gradio as gr
 
+from ganlab.runtime import tune_threads
 from ganlab.ui import align_tab, augment_tab, edit_tab, interpolate_tab, models_tab, project_tab, session_tab
 from ganlab.ui.context import AppContext, session_id
 
@@ -48,5 +49,6 @@ def build_app(ctx: AppContext | None = None) -> gr.Blocks:
 if __name__ == "__main__":
     host = os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1")
     port = int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
+    tune_threads()  # the allocator stays glibc's: a public app returns freed memory to the machine
     build_app().queue(default_concurrency_limit=1).launch(server_name=host, server_port=port,
                                                           max_file_size=MAX_UPLOAD)

@@ -92,9 +92,14 @@ def official_generator(networks, cfg: StyleGAN2Config, fp16: bool, device: torch
 
 
 def config_and_weights(spec: str) -> tuple[StyleGAN2Config, dict[str, torch.Tensor] | None]:
-    """'64', '256', '1024': the FFHQ configs (weights None: random); or a bundled model's id."""
+    """'64', '256', '1024': the FFHQ configs (weights None: random); '1024-thin': its layers with 8
+    channels each, where a step costs almost nothing but the per-operation overhead that a GPU waits
+    on at batch 1; or a bundled model's id."""
     if spec.isdigit():
         return ganlab_config(int(spec)), None
+    if spec.endswith("-thin") and spec[:-5].isdigit():
+        size = int(spec[:-5])
+        return StyleGAN2Config(img_resolution=size, conv_clamp=256, channel_base=8 * size, channel_max=8), None
     from ganlab.models.registry import Registry, load_model
 
     model = load_model(Registry(), spec)
@@ -221,6 +226,56 @@ def compare(pair: Pair, device: torch.device, repeats: int) -> tuple[float | Non
     return theirs, ours
 
 
+def time_to_quality(networks, device: torch.device, layout: torch.memory_format | None, n: int = 8,
+                    budgets: tuple[int, ...] = (0, 10, 25, 50, 100, 250)) -> None:
+    """Seconds per image for ganlab's best method (encoder, then k projector steps) to reach the PSNR
+    of the official projector's recipe (1000 steps in W, official settings) on held-out toy faces.
+
+    The official projector's quality cannot be measured offline (its LPIPS weights download), so the
+    reference PSNR comes from ganlab's projector with the official settings and the same distance. The
+    official projector's time per image counts only its 1000 generator steps (batch 1, its own code),
+    which makes the printed speed-up a lower bound.
+    """
+    from benchmarks.fast_inversion import final, mean_metrics
+    from benchmarks.projection import run, targets
+    from ganlab.invert.encoder import find_encoder
+    from ganlab.invert.hybrid import hybrid_project
+    from ganlab.invert.losses import lpips_distance
+    from ganlab.invert.projector import ProjectionConfig
+    from ganlab.models.registry import Registry, load_model
+
+    model = load_model(Registry(), "toyfaces-64").to(device)
+    model.net.synthesis.memory_format = layout
+    target = targets(model, n)["held-out rendered faces"]
+    distance = lpips_distance(device)
+    print(f"# time-to-quality on toyfaces-64, {n} held-out rendered faces, distance: {distance.name}")
+    t0 = time.perf_counter()
+    ref = mean_metrics(run(model, target, "w", 1000, distance, "official"))["psnr"]
+    ganlab_ref = (time.perf_counter() - t0) / n
+    print(f"reference: official recipe, 1000 steps in W: PSNR {ref:.2f} dB; ganlab runs it in {ganlab_ref:.2f} s/image")
+    official = None
+    if networks is not None:
+        theirs, _ = compare(make_pair("toyfaces-64", 1, device, networks, False, layout), device, repeats=5)
+        official = 1000 * theirs
+        print(f"official projector: its 1000 generator steps alone take {official:.1f} s/image here")
+    encoder = find_encoder(model)
+    if encoder is None:
+        print("no encoder is shipped for toyfaces-64: ganlab's best method cannot run")
+        return
+    for steps in budgets:
+        t0 = time.perf_counter()
+        got = mean_metrics(final(hybrid_project(model, encoder, target, steps, ProjectionConfig(preview_every=0),
+                                                distance=distance)))["psnr"]
+        per_image = (time.perf_counter() - t0) / n
+        print(f"encoder + {steps:>3} steps: PSNR {got:.2f} dB in {1000 * per_image:.0f} ms/image", flush=True)
+        if got >= ref:
+            against = f"{official / per_image:.0f}x faster than the official projector (at least), " if official else ""
+            print(f"time-to-quality: {1000 * per_image:.0f} ms/image, {against}{ganlab_ref / per_image:.0f}x faster "
+                  "than ganlab's own run of the official recipe")
+            return
+    print(f"ganlab's best method did not reach {ref:.2f} dB within {budgets[-1]} steps")
+
+
 def profile(step: Callable[[], torch.Tensor], device: torch.device, rows: int = 15) -> None:
     """torch.profiler's busiest operators in one step (device time on CUDA)."""
     from torch.profiler import ProfilerActivity
@@ -248,6 +303,8 @@ def main() -> None:
     parser.add_argument("--bf16", action="store_true", help="ganlab in bf16 autocast, official with its fp16 layers")
     parser.add_argument("--layout", choices=("auto", "channels_last", "nchw"), default="auto",
                         help="ganlab's feature layout (auto: channels_last on the CPU, nchw on CUDA)")
+    parser.add_argument("--quality", action="store_true",
+                        help="time-to-quality on toyfaces-64 instead (needs --official for the official step time)")
     parser.add_argument("--profile", action="store_true", help="also print where ganlab's step spends its time")
     parser.add_argument("--scaling", action="store_true", help="ganlab's image-steps/s at batch 1, 4 and 8 instead")
     args = parser.parse_args()
@@ -265,6 +322,9 @@ def main() -> None:
         print("# no --official checkout given: the official rows and the agreement check are skipped")
     else:
         print(f"# official code from {args.official}, running {official_ops_in_use(device)}")
+    if args.quality:
+        time_to_quality(networks, device, layout)
+        return
     if args.scaling:
         print("| size | batch | s/step | image-steps/s |\n|---|---|---|---|")
         for size in sizes:

@@ -169,7 +169,8 @@ class _ModulatedBiasAct(torch.autograd.Function):
 
     The gain folds into d, noise and b (leaky ReLU is positively homogeneous), the output is written
     in place, and the backward pass reads only `y` and the output (whose sign is the pre-activation's).
-    On the CPU, where a host check costs nothing, a clamp that nothing reached is skipped both ways.
+    On the CPU, where a host check costs nothing, a clamp that nothing reached is skipped both ways
+    when a backward pass will follow (without one, clamping costs less than checking).
     """
 
     @staticmethod
@@ -180,7 +181,7 @@ class _ModulatedBiasAct(torch.autograd.Function):
             out.add_(noise.to(y.dtype), alpha=gain)
         if slope is not None:
             F.leaky_relu(out, slope, inplace=True)
-        if clamp is not None and out.device.type == "cpu":
+        if clamp is not None and out.device.type == "cpu" and any(ctx.needs_input_grad[:4]):
             if -clamp < out.amin() and out.amax() < clamp:  # (amin, amax: aminmax is far slower on CPU)
                 clamp = None  # nothing reached the clamp: a read now saves a write now and a pass backward
         if clamp is not None:
