@@ -43,9 +43,12 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor, up: int = 1, down: int = 1,
               padding: tuple[int, int, int, int] = (0, 0, 0, 0), gain: float = 1.0) -> torch.Tensor:
     """Upsample by zero insertion, pad (x0, x1, y0, y1; negative crops), FIR filter, downsample.
 
-    `x` is [N, C, H, W]; `f` is a 2-D filter [k, k]. The filter is flipped before the
-    correlation, i.e. this is a true convolution, as in the reference.
+    `x` is [N, C, H, W]; `f` is a 2-D filter [k, k] (flipped before the correlation, i.e. this is a
+    true convolution, as in the reference), or the [C, 1, k, k] result of `depthwise_filter`, whose
+    gain is already in it.
     """
+    if f.ndim == 4 and gain != 1:
+        raise ValueError("a prepared depthwise filter carries its gain; pass gain=1")
     n, c, h, w = x.shape
     padx0, padx1, pady0, pady1 = padding
     if up > 1:
@@ -58,18 +61,27 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor, up: int = 1, down: int = 1,
     else:
         x = F.pad(x, [max(padx0, 0), max(padx1, 0), max(pady0, 0), max(pady1, 0)])
         x = x[:, :, max(-pady0, 0): x.shape[2] - max(-pady1, 0), max(-padx0, 0): x.shape[3] - max(-padx1, 0)]
-    f = (f * gain).to(x.dtype).flip([0, 1])
-    weight = f[None, None].repeat(c, 1, 1, 1)
+    weight = _as_dtype(f if f.ndim == 4 else depthwise_filter(f, gain, c), x)
     x = F.conv2d(x, weight, padding=conv_pad, groups=c)
     if down > 1:
         x = x[:, :, ::down, ::down]
     return x
 
 
+def depthwise_filter(f: torch.Tensor, gain: float, channels: int) -> torch.Tensor:
+    """The 2-D FIR filter `f` [k, k] as the flipped, scaled [channels, 1, k, k] weight of a depthwise conv."""
+    return (f * gain).flip([0, 1])[None, None].repeat(channels, 1, 1, 1)
+
+
 def upsample2d(x: torch.Tensor, f: torch.Tensor, up: int = 2) -> torch.Tensor:
-    """Upsample [N, C, H, W] by `up` with FIR filter `f`, keeping the signal's centre and energy."""
+    """Upsample [N, C, H, W] by `up` with FIR filter `f`, keeping the signal's centre and energy.
+
+    `f` is the 2-D filter, or `depthwise_filter(f, up * up, C)` made once by the caller.
+    """
     k = f.shape[-1]
     p0, p1 = (k + up - 1) // 2, (k - up) // 2
+    if f.ndim == 4:
+        return upfirdn2d(x, f, up=up, padding=(p0, p1, p0, p1))
     return upfirdn2d(x, f, up=up, padding=(p0, p1, p0, p1), gain=up * up)
 
 
@@ -79,14 +91,14 @@ def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None = N
 
     The upsampling path is a strided transposed convolution followed by the FIR filter, which is
     the official fast path and yields the same numbers as the official ops. `w_transposed` may give
-    that path's weight ([I, O, k, k], groups 1) ready-made.
+    that path's weight ([I, O, k, k], groups 1) ready-made, and `f` its `depthwise_filter(f, 4, O)`.
     """
     if up == 1:
         return F.conv2d(x, w, padding=padding, groups=groups)
     if up != 2 or f is None:
         raise ValueError("only up=1, or up=2 with a filter, is supported")
     out_ch, in_per_group, kh, kw = w.shape
-    fk = f.shape[-1]
+    fk = f.shape[-1]  # the same for a 2-D filter and a prepared [O, 1, k, k] one
     p0 = padding + (fk + up - 1) // 2 - (kw - 1)
     p1 = padding + (fk - up) // 2 - (kw - up)
     if w_transposed is not None and groups == 1:
@@ -98,7 +110,10 @@ def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None = N
         wt = wt.reshape(groups * in_per_group, out_ch // groups, kh, kw)
     pt = max(min(-p0, -p1), 0)
     x = F.conv_transpose2d(x, wt, stride=up, padding=pt, groups=groups)
-    return upfirdn2d(x, f, padding=(p0 + pt, p1 + pt, p0 + pt, p1 + pt), gain=up * up)
+    pad = (p0 + pt, p1 + pt, p0 + pt, p1 + pt)
+    if f.ndim == 4:
+        return upfirdn2d(x, f, padding=pad)
+    return upfirdn2d(x, f, padding=pad, gain=up * up)
 
 
 def layout_of(x: torch.Tensor) -> torch.memory_format:
@@ -118,6 +133,10 @@ class FrozenWeights:
     def __init__(self) -> None:
         self._kept: dict[str, tuple[tuple, torch.Tensor]] = {}
 
+    def clear(self) -> None:
+        """Drop every converted copy (e.g. before the module moves to another device)."""
+        self._kept.clear()
+
     def get(self, tag: str, weight: torch.Tensor, make) -> torch.Tensor:
         if weight.requires_grad:
             return make(weight)
@@ -135,6 +154,11 @@ def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     return x * (x.square().mean(dim=1, keepdim=True) + eps).rsqrt()
 
 
+def _as_dtype(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """`t` in `like`'s dtype; no dispatch at all when it already is (these ops run per layer and step)."""
+    return t if t.dtype == like.dtype else t.to(like.dtype)
+
+
 def channel_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Sum over pixels of `a * b`, [N, C, H, W] -> [N, C], efficient in either memory layout."""
     return (a * b).sum(dim=(2, 3))
@@ -149,13 +173,13 @@ class _ScaleChannels(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(x, s)
-        return x * s.to(x.dtype)[:, :, None, None]
+        return x * _as_dtype(s, x).reshape(*s.shape, 1, 1)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         x, s = ctx.saved_tensors
-        grad_x = grad * s.to(grad.dtype)[:, :, None, None] if ctx.needs_input_grad[0] else None
-        grad_s = channel_dot(grad, x.to(grad.dtype)) if ctx.needs_input_grad[1] else None
+        grad_x = grad * _as_dtype(s, grad).reshape(*s.shape, 1, 1) if ctx.needs_input_grad[0] else None
+        grad_s = channel_dot(grad, _as_dtype(x, grad)) if ctx.needs_input_grad[1] else None
         return grad_x, grad_s
 
 
@@ -175,10 +199,10 @@ class _ModulatedBiasAct(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, y, d, noise, b, slope, gain, clamp):
-        gd = (d * gain).to(y.dtype)[:, :, None, None]
-        out = torch.addcmul((b * gain).to(y.dtype)[None, :, None, None], y, gd)
+        gd = _as_dtype(d * gain, y).reshape(*d.shape, 1, 1)
+        out = torch.addcmul(_as_dtype(b * gain, y).reshape(1, -1, 1, 1), y, gd)
         if noise is not None:
-            out.add_(noise.to(y.dtype), alpha=gain)
+            out.add_(_as_dtype(noise, y), alpha=gain)
         if slope is not None:
             F.leaky_relu(out, slope, inplace=True)
         if clamp is not None and out.device.type == "cpu" and any(ctx.needs_input_grad[:4]):

@@ -108,17 +108,19 @@ class FullyConnectedLayer(nn.Module):
         self.bias = nn.Parameter(torch.full([out_features], float(bias_init))) if bias else None
         self.weight_gain = lr_multiplier / math.sqrt(in_features)
         self.bias_gain = lr_multiplier
+        self._frozen = ops.FrozenWeights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight.to(x.dtype) * self.weight_gain
+        # The scaled weight (transposed) and bias are made once while the parameters stay unchanged.
+        w_t = self._frozen.get("w", self.weight, lambda w: (w * self.weight_gain).t())
         b = self.bias
         if b is not None:
-            b = b.to(x.dtype)
-            if self.bias_gain != 1:
-                b = b * self.bias_gain
+            b = self._frozen.get("b", b, lambda b: (b * self.bias_gain).unsqueeze(0))
+        if w_t.dtype != x.dtype:
+            w_t, b = w_t.to(x.dtype), None if b is None else b.to(x.dtype)
         if self.activation == "linear" and b is not None:
-            return torch.addmm(b.unsqueeze(0), x, w.t())
-        return ops.bias_act(x.matmul(w.t()), b, act=self.activation)
+            return torch.addmm(b, x, w_t)
+        return ops.bias_act(x.matmul(w_t), None if b is None else b[0], act=self.activation)
 
 
 class MappingNetwork(nn.Module):
@@ -240,7 +242,10 @@ class SynthesisLayer(nn.Module):
             weight = self.weight
             w_t = self._frozen.get(f"wt{layout}", self.weight,
                                    lambda w: w.transpose(0, 1).contiguous(memory_format=layout))
-        y = ops.conv2d_resample(ops.scale_channels(x, styles), weight, f=self.resample_filter, up=self.up,
+        fir = self.resample_filter
+        if self.up > 1:
+            fir = self._frozen.get("fir", fir, lambda f: ops.depthwise_filter(f, self.up ** 2, self.weight.shape[0]))
+        y = ops.conv2d_resample(ops.scale_channels(x, styles), weight, f=fir, up=self.up,
                                 padding=self.padding, w_transposed=w_t)
         if noise is not None:
             noise = noise.reshape(-1, 1, *noise.shape[-2:])
@@ -259,6 +264,7 @@ class ToRGBLayer(nn.Module):
         self.weight = nn.Parameter(torch.randn([out_channels, in_channels, 1, 1]))
         self.bias = nn.Parameter(torch.zeros([out_channels]))
         self.weight_gain = 1 / math.sqrt(in_channels)
+        self._frozen = ops.FrozenWeights()
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, fused: bool = False) -> torch.Tensor:
         styles = self.affine(w) * self.weight_gain
@@ -266,7 +272,7 @@ class ToRGBLayer(nn.Module):
             x = modulated_conv2d(x, self.weight, styles, demodulate=False)
         else:
             check_shape("styles", styles, [x.shape[0], self.weight.shape[1]])
-            x = ops.pointwise_modulated(x, self.weight[:, :, 0, 0], styles)
+            x = ops.pointwise_modulated(x, self._frozen.get("w", self.weight, lambda w: w[:, :, 0, 0]), styles)
         return ops.bias_act(x, self.bias.to(x.dtype), clamp=self.conv_clamp)
 
 
@@ -285,6 +291,7 @@ class SynthesisBlock(nn.Module):
         self.torgb = ToRGBLayer(out_channels, cfg.img_channels, cfg.w_dim, cfg.conv_clamp)
         self.num_conv = 1 if in_channels == 0 else 2
         self.num_torgb = 1
+        self._frozen = ops.FrozenWeights()
 
     def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor,
                 noise_mode: str = "const", fused: bool = False,
@@ -304,7 +311,9 @@ class SynthesisBlock(nn.Module):
             x = self.conv0(x, next(w_iter), noise_mode=noise_mode, fused=fused, noise_input=noise_inputs.get("conv0"))
         x = self.conv1(x, next(w_iter), noise_mode=noise_mode, fused=fused, noise_input=noise_inputs.get("conv1"))
         if img is not None:
-            img = ops.upsample2d(img, self.resample_filter)
+            fir = self._frozen.get("fir", self.resample_filter,
+                                   lambda f: ops.depthwise_filter(f, 4, img.shape[1]))
+            img = ops.upsample2d(img, fir)
         y = self.torgb(x, next(w_iter), fused=fused)
         img = y if img is None else img + y
         return x, img
@@ -423,6 +432,15 @@ class Generator(nn.Module):
         self.synthesis = SynthesisNetwork(cfg)
         self.num_ws = self.synthesis.num_ws
         self.mapping = MappingNetwork(cfg, self.num_ws)
+
+    def _apply(self, fn, *args, **kwargs):
+        """Moving or casting the weights (`.to`, `.cuda`, ...) first drops their converted copies,
+        which would otherwise keep the old device's memory until the next forward pass."""
+        for module in self.modules():
+            frozen = getattr(module, "_frozen", None)
+            if isinstance(frozen, ops.FrozenWeights):
+                frozen.clear()
+        return super()._apply(fn, *args, **kwargs)
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1.0,
                 truncation_cutoff: int | None = None, noise_mode: str = "const", fused: bool = False) -> torch.Tensor:

@@ -182,3 +182,22 @@ def test_cache_is_not_used_with_gradients_random_noise_or_changed_weights():
         calls.clear()
         g.synthesis(ws, cache=cache)
         assert calls == blocks
+
+
+def test_moving_the_generator_drops_the_converted_weight_copies():
+    g = small_generator()
+    ws = torch.randn(1, g.num_ws, 32)
+    with torch.inference_mode():
+        before = g.synthesis(ws)
+    layer = g.synthesis.b32.conv1
+    assert layer._frozen._kept
+    g.to(torch.float64)
+    assert not layer._frozen._kept
+    with torch.no_grad():
+        g.synthesis.b32.conv1.weight.mul_(2)  # changed while away: the copies made next must follow
+        g.synthesis.b32.conv1.weight.div_(2)
+    g.to(torch.float32)
+    with torch.inference_mode():
+        after = g.synthesis(ws)
+    assert torch.allclose(before, after, atol=1e-6)
+    assert all(kept[1].dtype == torch.float32 for kept in layer._frozen._kept.values())
