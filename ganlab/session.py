@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 import re
 import threading
 import time
@@ -183,24 +184,107 @@ def load_latent_file(path: Path | str, model: GanModel, model_id: str, name: str
     name = name or path.stem
     if path.suffix == ".pt":
         return _from_official(_read_pt(path), model, model_id, name, path.name)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except Exception as err:
-        raise GanlabError(f"{path.name} is not a readable .npz file ({err})") from None
+    arrays = read_npz(path)
     if "meta" not in arrays:
         if "w" not in arrays:
             raise GanlabError(f"{path.name} holds neither a ganlab latent nor an official 'w' array "
                               f"(found {sorted(arrays)})")
         return _from_official(torch.from_numpy(arrays["w"]), model, model_id, name, path.name)
-    meta = json.loads(str(arrays["meta"]))
+    meta = _checked_meta(path.name, arrays["meta"])
     if meta.get("model_id") != model_id:
         raise GanlabError(f"{path.name} was made for model '{meta.get('model_id')}', not '{model_id}'")
+    if "latent" not in arrays:
+        raise GanlabError(f"{path.name} has no 'latent' array")
     tensor = validate_latent(model, meta["space"], torch.from_numpy(arrays["latent"]))
-    c = torch.from_numpy(arrays["c"]) if "c" in arrays else None
-    return StoredLatent(name=meta.get("name") or name, model_id=model_id, space=meta["space"], tensor=tensor, c=c,
-                        thumbnail=arrays.get("thumbnail"), metrics=meta.get("metrics", {}),
-                        source=meta.get("source", path.name), created=meta.get("created", time.time()))
+    return StoredLatent(name=meta.get("name") or name, model_id=model_id, space=meta["space"], tensor=tensor,
+                        c=_checked_class_vector(path.name, arrays.get("c"), model),
+                        thumbnail=_checked_thumbnail(path.name, arrays.get("thumbnail")),
+                        metrics=meta.get("metrics", {}), source=meta.get("source", path.name),
+                        created=meta.get("created", time.time()))
+
+
+def _checked_meta(file: str, raw: np.ndarray) -> dict:
+    """The metadata of an uploaded latent, every field of the expected type and size (else refused)."""
+    try:
+        meta = json.loads(str(raw))
+    except ValueError:
+        raise GanlabError(f"{file}: its metadata is not valid JSON") from None
+    if not isinstance(meta, dict):
+        raise GanlabError(f"{file}: its metadata is not a JSON object")
+    texts = {"model_id": 200, "space": 4, "name": 100, "source": 300}
+    for key, longest in texts.items():
+        if key in meta and not (isinstance(meta[key], str) and len(meta[key]) <= longest):
+            raise GanlabError(f"{file}: metadata '{key}' must be text of at most {longest} characters")
+    if "space" not in meta:
+        raise GanlabError(f"{file}: its metadata names no latent space")
+    metrics = meta.get("metrics", {})
+    if not (isinstance(metrics, dict) and len(metrics) <= 16 and all(
+            isinstance(k, str) and len(k) <= 40 and isinstance(v, (int, float)) and not isinstance(v, bool)
+            and np.isfinite(v) for k, v in metrics.items())):
+        raise GanlabError(f"{file}: metadata 'metrics' must map up to 16 short names to finite numbers")
+    created = meta.get("created", 0.0)
+    if not isinstance(created, (int, float)) or isinstance(created, bool) or not np.isfinite(created):
+        raise GanlabError(f"{file}: metadata 'created' must be a time in seconds")
+    return meta
+
+
+def _checked_thumbnail(file: str, thumb: np.ndarray | None) -> np.ndarray | None:
+    if thumb is None:
+        return None
+    if thumb.dtype != np.uint8 or thumb.ndim != 3 or thumb.shape[2] != 3 or not (
+            1 <= thumb.shape[0] <= 1024 and 1 <= thumb.shape[1] <= 1024):
+        raise GanlabError(f"{file}: the thumbnail must be uint8 [H, W, 3] of at most 1024x1024, "
+                          f"got {thumb.dtype} {list(thumb.shape)}")
+    return thumb
+
+
+def _checked_class_vector(file: str, c: np.ndarray | None, model: GanModel) -> torch.Tensor | None:
+    if c is None:
+        return None
+    if not getattr(model, "num_classes", 0):
+        raise GanlabError(f"{file} holds a class vector, but this model has no classes")
+    if c.dtype.kind != "f" or list(c.shape) != [1, model.num_classes] or not np.isfinite(c).all():
+        raise GanlabError(f"{file}: the class vector must be finite floats [1, {model.num_classes}], "
+                          f"got {c.dtype} {list(c.shape)}")
+    return torch.from_numpy(c.astype(np.float32))
+
+
+MAX_NPZ_BYTES = 16 << 20  # a latent file holds a few arrays of kilobytes (a w+ latent at 1024 px: 36 KB)
+
+
+def read_npz(path: Path, max_bytes: int = MAX_NPZ_BYTES) -> dict[str, np.ndarray]:
+    """The arrays of an `.npz`, each member's size and array header checked before anything is unpacked.
+
+    A small deflated file can declare gigabytes; numbers, booleans and strings only (no pickles).
+    """
+    total = 0
+    arrays: dict[str, np.ndarray] = {}
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                total += info.file_size
+                if total > max_bytes:
+                    raise GanlabError(f"{path.name} unpacks to more than {max_bytes >> 20} MB; a latent file is "
+                                      "far smaller")
+                if not info.filename.endswith(".npy"):
+                    raise GanlabError(f"{path.name} holds a member that is not an array ({info.filename!r})")
+                with zf.open(info) as member:
+                    read_header = (np.lib.format.read_array_header_1_0 if np.lib.format.read_magic(member) == (1, 0)
+                                   else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = read_header(member)
+                    if dtype.hasobject or dtype.kind not in "biufcU":
+                        raise GanlabError(f"{path.name}: array {info.filename[:-4]!r} has dtype {dtype}, "
+                                          "not numbers or text")
+                    if int(np.prod(shape, dtype=np.int64)) * dtype.itemsize > info.file_size:
+                        raise GanlabError(f"{path.name}: array {info.filename[:-4]!r} claims shape {shape} "
+                                          "but the file holds less")
+                with zf.open(info) as member:
+                    arrays[info.filename[:-4]] = np.lib.format.read_array(member, allow_pickle=False)
+    except GanlabError:
+        raise
+    except Exception as err:
+        raise GanlabError(f"{path.name} is not a readable .npz file ({type(err).__name__})") from None
+    return arrays
 
 
 def _read_pt(path: Path) -> torch.Tensor:

@@ -109,3 +109,65 @@ def test_session_registry_keeps_one_store_per_session_and_drops_idle_ones(monkey
     reg.get("c")
     assert len(reg) == 2 and reg.get("b") is not None
     assert reg.get("a") is not a
+
+
+def _npz(path, **arrays):
+    np.savez_compressed(path, **arrays)
+    return path
+
+
+def _meta(**fields):
+    import json
+    return np.array(json.dumps({"model_id": "toyfaces-64", "space": "w+", **fields}))
+
+
+def test_a_small_file_that_unpacks_to_gigabytes_is_refused_before_unpacking(model, tmp_path):
+    path = _npz(tmp_path / "bomb.npz", w=np.zeros((64, 1024, 1024), np.float32))  # 256 MB of zeros
+    assert path.stat().st_size < 1 << 20
+    with pytest.raises(GanlabError, match="unpacks to more than"):
+        load_latent_file(path, model, "toyfaces-64")
+
+
+def test_an_array_header_claiming_more_than_the_file_holds_is_refused(model, tmp_path):
+    import zipfile
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.zeros((1, 10, 128), np.float32))
+    raw = buf.getvalue().replace(b"(1, 10, 128)", b"(1000, 10000, 128)", 1)
+    with zipfile.ZipFile(tmp_path / "liar.npz", "w") as zf:
+        zf.writestr("w.npy", raw)
+    with pytest.raises(GanlabError, match="claims shape"):
+        load_latent_file(tmp_path / "liar.npz", model, "toyfaces-64")
+
+
+def test_pickled_object_arrays_are_refused(model, tmp_path):
+    path = tmp_path / "obj.npz"
+    np.savez(path, w=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(GanlabError, match="dtype object"):
+        load_latent_file(path, model, "toyfaces-64")
+
+
+@pytest.mark.parametrize("arrays, message", [
+    ({"meta": _meta(metrics={"psnr": "high"})}, "metrics"),
+    ({"meta": _meta(name=["x"])}, "'name' must be text"),
+    ({"meta": np.array("not json")}, "not valid JSON"),
+    ({"meta": _meta(), "thumbnail": np.zeros((4, 4, 3), np.float32)}, "thumbnail must be uint8"),
+    ({"meta": _meta(), "thumbnail": np.zeros((2000, 8, 3), np.uint8)}, "at most 1024x1024"),
+    ({"meta": _meta(), "c": np.ones((3, 3), np.float32)}, "no classes"),
+])
+def test_uploaded_latent_metadata_is_checked_field_by_field(model, tmp_path, arrays, message):
+    latent = _ws(model).numpy()
+    path = _npz(tmp_path / "bad.npz", latent=latent, **arrays)
+    with pytest.raises(GanlabError, match=message):
+        load_latent_file(path, model, "toyfaces-64")
+
+
+def test_a_class_vector_of_the_wrong_shape_is_refused_for_biggan(tmp_path):
+    objects = load_checkpoint(assets_dir() / "models" / "toyobjects-64", name="toyobjects-64")
+    z = objects.sample_z(1, seed=0).numpy()
+    path = _npz(tmp_path / "obj.npz", latent=z, c=np.ones((3, 3), np.float32),
+                meta=np.array('{"model_id": "toyobjects-64", "space": "z"}'))
+    with pytest.raises(GanlabError, match=r"class vector must be finite floats \[1, 10\]"):
+        load_latent_file(path, objects, "toyobjects-64")
+    good = _npz(tmp_path / "good.npz", latent=z, c=np.eye(10, dtype=np.float32)[:1],
+                meta=np.array('{"model_id": "toyobjects-64", "space": "z"}'))
+    assert load_latent_file(good, objects, "toyobjects-64").c.shape == (1, 10)

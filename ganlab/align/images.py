@@ -13,9 +13,16 @@ from ganlab.errors import GanlabError
 ImageSource = str | Path | bytes | Image.Image | np.ndarray
 
 
+# Pillow only warns between its limit and twice it; ganlab refuses anything over it, before decoding.
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
+
+
 def _open(source: str | Path | bytes, name: str) -> Image.Image:
     try:
         img = Image.open(io.BytesIO(source) if isinstance(source, bytes) else Path(source))
+        if img.width * img.height > MAX_PIXELS:  # the header alone says so: nothing decoded yet
+            raise GanlabError(f"{name}: {img.width}x{img.height} is {img.width * img.height / 1e6:.0f} megapixels; "
+                              f"images up to {MAX_PIXELS / 1e6:.0f} megapixels can be opened")
         img.load()
     except FileNotFoundError as exc:
         raise GanlabError(f"{name}: file not found") from exc

@@ -37,6 +37,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 INDEX_NAME = "index.jsonl"
 LABELS_NAME = "labels.csv"
 LABEL_FIELDS = ["file", "source", "class", "transform", "magnitude", "seed", "method"]
+MAX_MAGNITUDES = 16  # per transformation: each one renders `samples` images
 
 
 @dataclass
@@ -110,6 +111,11 @@ def gallery_items(transforms: Sequence[str], magnitudes: dict[str, Sequence[floa
     """Every transform x magnitude (default: each one's gallery magnitudes) x `samples`; the first
     sample of each is the exact latent, the others are jittered with seeds seed+1, seed+2, ..."""
     magnitudes = magnitudes or {}
+    if not 1 <= samples <= MAX_MAGNITUDES:
+        raise GanlabError(f"samples per magnitude must be 1 to {MAX_MAGNITUDES}, not {samples}")
+    for name, values in magnitudes.items():
+        if len(values) > MAX_MAGNITUDES:
+            raise GanlabError(f"at most {MAX_MAGNITUDES} magnitudes per transformation ({name} has {len(values)})")
     return [(name, float(m), None if k == 0 else seed + k)
             for name in transforms for m in magnitudes.get(name, spec(name).gallery) for k in range(samples)]
 

@@ -44,7 +44,10 @@ def layer_indices(layers: Layers, num_ws: int) -> list[int]:
     if isinstance(layers, tuple):
         if len(layers) != 2:
             raise GanlabError(f"a layer range is (start, stop), got {layers}; pass a list for single indices")
-        indices = list(range(*layers))
+        start, stop = layers
+        if not 0 <= start < stop <= num_ws:  # checked before any list is built: the range may be huge
+            raise GanlabError(f"layers {layers} do not select ws indices within 0..{num_ws - 1}")
+        indices = list(range(start, stop))
     else:
         indices = sorted({int(i) for i in layers})
     if not indices or indices[0] < 0 or indices[-1] >= num_ws:

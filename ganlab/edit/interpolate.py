@@ -19,6 +19,7 @@ from ganlab.models.base import GanModel
 from ganlab.session import StoredLatent
 
 EASINGS = ("linear", "ease-in-out", "ease-in", "ease-out")
+MAX_FRAMES = 600  # 25 s at 24 fps; every frame is rendered and held in memory before writing
 
 
 def ease(t: np.ndarray, kind: str = "linear") -> np.ndarray:
@@ -41,8 +42,8 @@ def keyframe_positions(n_keys: int, frames: int, easing: str = "linear", pingpon
     """
     if n_keys < 2:
         raise GanlabError("interpolation needs at least two latents")
-    if frames < 2:
-        raise GanlabError("interpolation needs at least two frames")
+    if not 2 <= frames <= MAX_FRAMES:
+        raise GanlabError(f"an interpolation has 2 to {MAX_FRAMES} frames, not {frames}")
     if pingpong:
         u = np.linspace(0, 2, frames, endpoint=False)
         u = np.where(u <= 1, u, 2 - u)

@@ -27,6 +27,8 @@ def parse_magnitudes(text: str) -> dict[str, list[float]] | None:
     """'zoom=0.7,1.4; slide_left=0.1,0.2' -> {...}; empty text means each transform's own gallery values."""
     if not text or not text.strip():
         return None
+    if len(text) > 2000:
+        raise GanlabError("the magnitudes text is too long: a few values per transformation are enough")
     out: dict[str, list[float]] = {}
     for part in text.split(";"):
         if not part.strip():

@@ -32,6 +32,10 @@ class AppContext:
         self._cancels[session_id] = event
         return event
 
+    def cancel_event(self, session_id: str) -> threading.Event:
+        """The event armed when the session last clicked Start (a fresh one if it never did)."""
+        return self._cancels.get(session_id) or self.new_cancel(session_id)
+
     def cancel(self, session_id: str) -> None:
         event = self._cancels.get(session_id)
         if event is not None:

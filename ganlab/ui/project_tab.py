@@ -90,7 +90,10 @@ def run_projection(ctx: AppContext, image: Image.Image | None, model_id: str, me
         raise gr.Error(str(err)) from None
     (method, settings), space = METHODS[method_label], SPACES[space_label]
     cfg = settings_config(settings, num_steps=int(steps), preview_every=5)
-    cancel = ctx.new_cancel(session)
+    cancel = ctx.cancel_event(session)  # armed at the click, so a Stop while queued is seen here
+    if cancel.is_set():
+        yield gr.skip(), gr.skip(), "**Stopped** before it started (it was still waiting in the queue)."
+        return
     distance = lpips_distance(model.device)
     img = target.img.to(model.device)
     target_u8 = to_uint8(img)[0]
@@ -150,10 +153,14 @@ def build(ctx: AppContext) -> gr.Image:
     def start_run(image, model_id, method_label, space_label, n_steps, store_as, request: gr.Request):
         yield from run_projection(ctx, image, model_id, method_label, space_label, n_steps, store_as, request)
 
+    def arm(request: gr.Request) -> None:
+        """At the click, before the queue: a Stop from now on reaches this run, queued or running."""
+        ctx.new_cancel(session_id(request))
+
     def stop_run(request: gr.Request) -> None:
         ctx.cancel(session_id(request))
 
-    start.click(start_run, inputs=[target, model, method, space, steps, name], outputs=[view, curve, status],
-                concurrency_limit=1, concurrency_id="gpu")
+    start.click(arm, queue=False).then(start_run, inputs=[target, model, method, space, steps, name],
+                                       outputs=[view, curve, status], concurrency_limit=1, concurrency_id="gpu")
     stop.click(stop_run, queue=False)
     return target

@@ -85,3 +85,11 @@ def test_center_crop_resize_keeps_the_middle():
     out = center_crop_resize(img, 64)
     assert out.size == (64, 64)
     assert (np.asarray(out)[:, 4:-4] == (255, 0, 0)).all()
+
+
+def test_an_image_over_the_pixel_cap_is_refused_from_its_header():
+    buf = io.BytesIO()
+    Image.new("1", (12000, 12000)).save(buf, format="PNG")  # 144 megapixels, a small file
+    assert len(buf.getvalue()) < 1 << 20
+    with pytest.raises(GanlabError, match="144 megapixels"):
+        load_image(buf.getvalue(), name="huge.png")

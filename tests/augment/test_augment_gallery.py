@@ -95,3 +95,13 @@ def test_zip_holds_every_image_and_a_labels_csv(model, latent, walks, tmp_path):
     assert [(r["source"], r["class"], r["transform"], r["magnitude"], r["seed"]) for r in rows] == [
         ("photo.png", "ring", "zoom", "0.7", ""), ("photo.png", "ring", "zoom", "0.7", "6"),
         ("photo.png", "ring", "zoom", "1.4", ""), ("photo.png", "ring", "zoom", "1.4", "6")]
+
+
+def test_magnitude_and_sample_counts_are_capped():
+    from ganlab.augment.gallery import MAX_MAGNITUDES
+    from ganlab.errors import GanlabError
+    with pytest.raises(GanlabError, match="at most 16 magnitudes"):
+        gallery_items(["zoom"], {"zoom": [1.0] * (MAX_MAGNITUDES + 1)})
+    with pytest.raises(GanlabError, match="samples per magnitude"):
+        gallery_items(["zoom"], samples=400)
+    assert len(gallery_items(["zoom"], {"zoom": [1.0] * MAX_MAGNITUDES}, samples=1)) == MAX_MAGNITUDES

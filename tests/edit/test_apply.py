@@ -99,3 +99,15 @@ def test_edit_renderer_renders_the_original_once_and_each_edit_as_render_edit_do
     assert renderer.matches(model, ws.clone()) and not renderer.matches(model, ws + 1)
     with pytest.raises(GanlabError, match="another model"):
         renderer.render(Direction("x", unit(5, model.w_dim), "other-model"), 1.0)
+
+
+def test_a_huge_layer_range_is_refused_before_any_list_is_built():
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        with pytest.raises(GanlabError, match="within 0..9"):
+            layer_indices((0, 10 ** 7), 10)  # a list of it would take hundreds of megabytes
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20

@@ -68,3 +68,12 @@ def test_biggan_interpolation_renders_frames_with_progress():
     frames = records[-1].frames
     assert frames.shape == (6, 64, 64, 3) and frames.dtype == np.uint8
     assert frame_strip(frames, 3).shape == (64, 192, 3)
+
+
+def test_frame_counts_outside_the_cap_are_refused():
+    from ganlab.edit.interpolate import MAX_FRAMES
+    assert len(keyframe_positions(2, MAX_FRAMES)) == MAX_FRAMES
+    with pytest.raises(GanlabError, match="2 to"):
+        keyframe_positions(2, MAX_FRAMES + 1)
+    with pytest.raises(GanlabError, match="2 to"):
+        keyframe_positions(2, 1)

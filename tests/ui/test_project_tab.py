@@ -30,3 +30,21 @@ def test_chunked_projection_matches_one_call_and_streams_every_step(monkeypatch)
     assert len(calls) == 8  # 4 steps in w, 4 in w+, one GPU call each
     assert [r.step for r in records if isinstance(r, ProjectionStep)] == list(range(1, 9))
     assert isinstance(records[-1], ProjectionResult) and torch.equal(records[-1].ws, whole[-1].ws)
+
+
+def test_a_stop_while_the_run_waits_in_the_queue_means_it_never_runs():
+    from types import SimpleNamespace
+
+    from PIL import Image
+
+    from ganlab.ui.context import AppContext
+
+    ctx = AppContext()
+    request = SimpleNamespace(session_hash="queued-visitor")
+    ctx.new_cancel("queued-visitor")  # Start was clicked: the run is armed and waits for its turn
+    ctx.cancel("queued-visitor")      # Stop, before the queue reached it
+    image = Image.new("RGB", (64, 64), (120, 90, 60))
+    labels = list(project_tab.METHODS), list(project_tab.SPACES)
+    out = list(project_tab.run_projection(ctx, image, "toyfaces-64", labels[0][0], labels[1][0], 20, "p", request))
+    assert len(out) == 1 and "before it started" in out[0][2]
+    assert ctx.sessions.get("queued-visitor").items() == []
