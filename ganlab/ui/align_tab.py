@@ -7,19 +7,24 @@ from dataclasses import dataclass
 import gradio as gr
 from PIL import Image
 
-from ganlab.align import NoFaceFound, align_image, center_crop_resize, draw_preview
+from ganlab.align import NoFaceFound, align_image, center_crop_resize, draw_preview, load_image
+from ganlab.align.images import ImageSource
 from ganlab.errors import GanlabError
 from ganlab.session import PhotoOrigin
-from ganlab.ui.context import AppContext
+from ganlab.ui.context import AppContext, upload_name
 
 SIZES = [256, 512, 1024]
 
 
-def run_align(image: Image.Image | None, backend: str, size: int):
-    """-> (preview, gallery of aligned faces, status, [(aligned face, its PhotoOrigin or None)])."""
+def run_align(image: ImageSource | None, backend: str, size: int):
+    """-> (preview, gallery of aligned faces, status, [(aligned face, its PhotoOrigin or None)]).
+
+    `image` is the uploaded file (the app passes its path, so ganlab's own loader reads the pixels).
+    """
     if image is None:
         raise gr.Error("Drop a photo (or use the webcam) first.")
     try:
+        image = load_image(image, name=upload_name(image))
         result = align_image(image, backend=backend, output_size=int(size))
     except NoFaceFound as err:
         gr.Warning(str(err))
@@ -53,8 +58,9 @@ def build(ctx: AppContext) -> AlignHandles:
     chosen = gr.State(0)
     with gr.Row():
         with gr.Column():
-            photo = gr.Image(label="Photo", type="pil", sources=["upload", "webcam", "clipboard"], format="png",
-                             elem_id="align-input")
+            # A path and the file's own mode: ganlab's loader, not Gradio's RGB conversion, reads the pixels.
+            photo = gr.Image(label="Photo", type="filepath", image_mode=None, format="png",
+                             sources=["upload", "webcam", "clipboard"], elem_id="align-input")
             with gr.Row():
                 backend = gr.Dropdown(["auto", "dlib", "fan"], value="auto", label="Landmarks")
                 size = gr.Dropdown(SIZES, value=1024, label="Aligned size (px)")

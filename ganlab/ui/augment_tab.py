@@ -6,7 +6,6 @@ import tempfile
 from pathlib import Path
 
 import gradio as gr
-from PIL import Image
 
 from ganlab.augment.gallery import augment, export_zip, gallery_items, grid_png
 from ganlab.augment.transforms import TRANSFORMS
@@ -19,7 +18,7 @@ from ganlab.invert.object_encoder import encoder_start, find_object_encoder
 from ganlab.invert.targets import prepare_target
 from ganlab.session import StoredLatent
 from ganlab.settings import assets_dir
-from ganlab.ui.context import AppContext, session_id, side_by_side
+from ganlab.ui.context import AppContext, session_id, side_by_side, upload_name
 from ganlab.ui.gpu import gpu
 
 
@@ -54,7 +53,8 @@ def build(ctx: AppContext) -> None:
     state = gr.State(None)
     with gr.Row():
         with gr.Column(scale=1):
-            image = gr.Image(label="Image to augment", type="pil", format="png", elem_id="augment-input")
+            image = gr.Image(label="Image to augment", type="filepath", image_mode=None, format="png",
+                             elem_id="augment-input")
             model = gr.Dropdown(models, value="toyobjects-64", label="BigGAN model")
             cls = gr.Textbox(value="auto", label="Class (name, index, or auto)")
             steps = gr.Slider(20, 1000, value=150, step=10, label="Inversion steps", elem_id="augment-steps")
@@ -74,13 +74,13 @@ def build(ctx: AppContext) -> None:
     files = gr.File(label="Downloads (grid PNG, zip with labels.csv)", file_count="multiple", elem_id="augment-files")
 
     @gpu(duration=120)
-    def run_invert(request: gr.Request, picture: Image.Image | None, model_id: str, class_query: str, n_steps: float,
+    def run_invert(request: gr.Request, picture: str | None, model_id: str, class_query: str, n_steps: float,
                    start_from_encoder: bool):
         if picture is None:
             raise gr.Error("Add an image first.")
         try:
             net = ctx.pool.get(model_id)
-            target = prepare_target(picture, net.resolution)
+            target = prepare_target(picture, net.resolution, name=upload_name(picture))
             query = class_query.strip() or "auto"
             encoder = find_object_encoder(net) if start_from_encoder else None
             if start_from_encoder and encoder is None:

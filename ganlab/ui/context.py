@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -51,6 +52,8 @@ class AppContext:
     def origin_of(self, session_id: str, image: Image.Image) -> PhotoOrigin | None:
         """The photo `image` was aligned from, if it is the face this session sent from Align."""
         sent = self._sent_faces.get(session_id)
+        if sent is None:
+            return None
         pixels = np.asarray(image.convert("RGB"))
         if sent is None or sent[0].shape != pixels.shape or not np.array_equal(sent[0], pixels):
             return None
@@ -58,6 +61,11 @@ class AppContext:
 
     def model_ids(self, kind: str) -> list[str]:
         return [s.id for s in self.registry.list() if s.kind == kind]
+
+
+def upload_name(source) -> str | None:
+    """How messages name an uploaded file: its base name only, never the server folder it sits in."""
+    return Path(source).name if isinstance(source, (str, Path)) else None
 
 
 def session_id(request) -> str:

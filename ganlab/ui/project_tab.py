@@ -9,8 +9,9 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image
 
+from ganlab.align import load_image
+from ganlab.align.images import ImageSource
 from ganlab.errors import GanlabError
 from ganlab.imaging import to_uint8
 from ganlab.invert.losses import Distance, lpips_distance
@@ -20,7 +21,7 @@ from ganlab.invert.projector import ProjectionConfig, ProjectionResult, Projecti
 from ganlab.invert.targets import prepare_target
 from ganlab.models.stylegan2_model import StyleGAN2Model
 from ganlab.session import PhotoOrigin
-from ganlab.ui.context import AppContext, session_id, side_by_side
+from ganlab.ui.context import AppContext, session_id, side_by_side, upload_name
 from ganlab.ui.gpu import gpu
 
 SPACES = {"W+ (one w per layer)": "w+", "W (one w)": "w", "W, then W+": "w-then-w+"}
@@ -75,9 +76,12 @@ def _status(step: int, total: int, eta: float, distance_name: str, why: str, not
     return "\n\n".join(lines)
 
 
-def run_projection(ctx: AppContext, image: Image.Image | None, model_id: str, method_label: str, space_label: str,
+def run_projection(ctx: AppContext, image: ImageSource | None, model_id: str, method_label: str, space_label: str,
                    steps: float, name: str, request: gr.Request):
-    """Stream (side-by-side image, loss curve, status) while projecting; store the result in the session."""
+    """Stream (side-by-side image, loss curve, status) while projecting; store the result in the session.
+
+    `image` is the uploaded file's path in the app, so ganlab's own loader reads its pixels.
+    """
     if image is None:
         raise gr.Error("Add a target image first (or send one from the Align tab).")
     session = session_id(request)
@@ -85,7 +89,8 @@ def run_projection(ctx: AppContext, image: Image.Image | None, model_id: str, me
         model = ctx.pool.get(model_id)
         if model.kind != "stylegan2":
             raise GanlabError(f"{model_id} is not a StyleGAN2 model")
-        target = prepare_target(image, model.resolution)
+        photo = load_image(image, name=upload_name(image))
+        target = prepare_target(photo, model.resolution)
     except GanlabError as err:
         raise gr.Error(str(err)) from None
     (method, settings), space = METHODS[method_label], SPACES[space_label]
@@ -106,7 +111,7 @@ def run_projection(ctx: AppContext, image: Image.Image | None, model_id: str, me
     for rec in itertools.chain([first], runner):
         if isinstance(rec, ProjectionResult):
             yield _finish(ctx, session, rec, target_u8, model_id, result_space(method, space),
-                          name or "projection", history, ctx.origin_of(session, image))
+                          name or "projection", history, ctx.origin_of(session, photo))
             return
         history.append({"step": rec.step, "distance": rec.losses["distance"]})
         if rec.preview is not None:
@@ -133,8 +138,8 @@ def build(ctx: AppContext) -> gr.Image:
     models = ctx.model_ids("stylegan2")
     with gr.Row():
         with gr.Column(scale=1):
-            target = gr.Image(label="Target (an aligned face works best)", type="pil", format="png",
-                              elem_id="project-target")
+            target = gr.Image(label="Target (an aligned face works best)", type="filepath", image_mode=None,
+                              format="png", elem_id="project-target")
             model = gr.Dropdown(models, value="toyfaces-64", label="Model")
             method = gr.Radio(list(METHODS), value=next(iter(METHODS)), label="Method",
                               info="The encoder and landscape map are trained per model "

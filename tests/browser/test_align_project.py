@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
 import pytest
-from PIL import Image
 from skimage import data
 
 pytestmark = pytest.mark.browser
 
 
 def test_upload_align_send_and_project_with_live_preview(page, screenshot, tmp_path):
-    photo = tmp_path / "astronaut.png"
-    Image.fromarray(data.astronaut()).save(photo)
+    photo = tmp_path / "astronaut16.png"  # 16-bit grey: the page must read it as ganlab's loader does
+    grey = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY).astype(np.uint16) * 257
+    assert cv2.imwrite(str(photo), grey)
     page.set_input_files("#align-input input[type=file]", str(photo))
     page.click("#align-run")
     page.wait_for_function("document.querySelector('#align-status')?.innerText.includes('found with')",
