@@ -75,6 +75,19 @@ def cmd_sample(args: argparse.Namespace) -> int:
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 
 
+def _output_names(paths: list[Path]) -> list[str]:
+    """One output folder name per input: its stem, or stem_suffix where stems collide (face.png, face.jpg),
+    numbered where even those do (the same file name in two folders)."""
+    stems = [p.stem for p in paths]
+    names = [p.stem if stems.count(p.stem) == 1 else f"{p.stem}_{p.suffix.lstrip('.').lower()}" for p in paths]
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if names.count(name) == 1 else f"{name}_{seen[name]}")
+    return out
+
+
 def _image_inputs(paths: list[str]) -> list[Path]:
     """Files as given, and the images inside any folder given (sorted); an empty result is an error."""
     found: list[Path] = []
@@ -128,9 +141,10 @@ def cmd_project(args: argparse.Namespace) -> int:
     if model.kind != "stylegan2":
         raise GanlabError(f"{model_id} is a {model.kind} model; projection needs a StyleGAN2 model")
     targets, skipped = [], []
-    for path in _image_inputs([args.target]):
+    inputs = _image_inputs([args.target])
+    for path, name in zip(inputs, _output_names(inputs)):
         try:
-            targets.append((path.stem, prepare_target(path, model.resolution)))
+            targets.append((name, prepare_target(path, model.resolution)))
         except GanlabError as err:
             skipped.append(f"{path.name}: {err}")
     for line in skipped:
@@ -369,3 +383,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as err:  # a write the commands do not wrap themselves: still one line, no traceback
+        from ganlab.fileio import disk_full
+
+        print(f"error: {disk_full(err, err.filename or 'an output file')}", file=sys.stderr)
+        return 2

@@ -138,3 +138,37 @@ def test_project_with_the_shipped_encoder_and_landscape_map(tmp_path, monkeypatc
     info = json.loads((out / "face" / "metrics.json").read_text())
     assert info["steps_run"] == steps_run and info["space"] == "w+"  # these methods always give w+
     assert info["metrics"]["psnr"] > 15
+
+
+def test_project_gives_inputs_with_the_same_stem_their_own_folders(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANLAB_OFFLINE", "1")
+    src = tmp_path / "targets"
+    src.mkdir()
+    picture = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    Image.fromarray(picture).save(src / "face.png")
+    Image.fromarray(picture).save(src / "face.jpg")
+    out = tmp_path / "out"
+    assert main(["project", "--model", "toyfaces-64", "--target", str(src), "--steps", "1", "--frame-every", "0",
+                 "--batch", "2", "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["face_jpg", "face_png"]
+
+
+def test_project_onto_a_full_disk_is_one_line_and_leaves_no_partial_folder(tmp_path, monkeypatch, capsys):
+    import errno
+
+    from ganlab.invert import outputs
+
+    monkeypatch.setenv("GANLAB_OFFLINE", "1")
+    target = tmp_path / "t.png"
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(target)
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(outputs.Image.Image, "save", full)  # target.png, after the three .npz files
+    out = tmp_path / "out"
+    assert main(["project", "--model", "toyfaces-64", "--target", str(target), "--steps", "1",
+                 "--frame-every", "0", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1].startswith("error: the disk is full") and "Traceback" not in err
+    assert list(out.iterdir()) == []

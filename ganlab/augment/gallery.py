@@ -28,6 +28,7 @@ from ganlab.augment.per_image import edit_latents
 from ganlab.augment.transforms import TRANSFORMS, clamp_magnitude, spec
 from ganlab.augment.walks import WalkSet, default_walks_path, load_walks
 from ganlab.errors import GanlabError
+from ganlab.fileio import DiskFull, write_atomically
 from ganlab.imaging import grid, to_uint8
 from ganlab.invert.biggan import AUTO, InversionConfig, InversionResult, invert
 from ganlab.invert.object_encoder import ObjectEncoder, encoder_start, find_object_encoder
@@ -176,7 +177,9 @@ def folder_items(transforms: Sequence[str], per_image: int, seed: int) -> list[t
 
 
 def _write_png(path: Path, image: np.ndarray) -> None:
-    Image.fromarray(image).save(path)
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    write_atomically(path, buf.getvalue())
 
 
 def _read_index(out: Path) -> dict[str, dict]:
@@ -203,7 +206,7 @@ def _append_index(out: Path, entry: dict) -> None:
 
 def _write_labels(out: Path, done: dict[str, dict]) -> None:
     rows = [row for entry in done.values() for row in entry["rows"]]
-    (out / LABELS_NAME).write_text(_csv_text(rows), encoding="utf-8")
+    write_atomically(out / LABELS_NAME, _csv_text(rows))  # never a truncated labels.csv, even on a full disk
 
 
 def _list_images(folder: Path) -> list[Path]:
@@ -327,20 +330,22 @@ def run_augment(folder: str | Path, model_id: str, transforms: Sequence[str] | N
             try:
                 entry = _save_source(out, path, result, gallery)
                 _append_index(out, entry)
-            except OSError as err:
-                if err.errno != errno.ENOSPC:
-                    raise GanlabError(f"cannot write to {out}: {err}") from err
+            except (DiskFull, OSError) as err:
+                if isinstance(err, OSError) and err.errno != errno.ENOSPC:
+                    raise GanlabError(f"cannot write to {out}: {err.strerror or err}") from None
                 stopped = f"the disk is full: stopped at {path.name}"
                 break
             done[path.name] = entry
             written += 1
             bar.set_postfix_str(f"{path.name}: {entry['class']}, PSNR {entry['metrics']['psnr']:.1f} dB")
+    labels = f"labels in {out / LABELS_NAME}"
     try:
         _write_labels(out, done)
-    except OSError as err:
-        stopped = stopped or f"could not write {LABELS_NAME}: {err}"
+    except (GanlabError, OSError) as err:
+        stopped = stopped or str(err)
+        labels = f"{LABELS_NAME} was not updated (the previous one, if any, is kept whole)"
     print(f"augmented {written} images ({written * per_image} new augmentations); {len(done)} of {len(files)} "
-          f"images done in {out}, labels in {out / LABELS_NAME}")
+          f"images done in {out}; {labels}")
     if unreadable:
         print(f"skipped {len(unreadable)} unreadable file(s):")
         for line in unreadable:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ganlab.fileio import write_folder_atomically
 from ganlab.invert.projector import ProjectionResult
 from ganlab.media import write_mp4
 from ganlab.models.stylegan2_model import StyleGAN2Model
@@ -26,20 +27,22 @@ def write_projection(out_dir: Path, name: str, i: int, result: ProjectionResult,
                      frames: list[np.ndarray], model: StyleGAN2Model, model_id: str, space: str,
                      notes: list[str], fps: int = 20) -> Path:
     """latent.npz (ours), projected_w.npz (official layout), noise.npz, target.png, proj.png, proj.mp4
-    (target | reconstruction over the optimisation) and metrics.json, in `out_dir/name/`."""
-    folder = out_dir / name
-    folder.mkdir(parents=True, exist_ok=True)
+    (target | reconstruction over the optimisation) and metrics.json, in `out_dir/name/`, written whole:
+    a failure (a full disk) leaves what was there before and a one-line `GanlabError`."""
     latent = stored_latent(result, i, model_id, space, name, thumbnail=result.images[i])
-    (folder / "latent.npz").write_bytes(latent_to_npz_bytes(latent))
-    (folder / "projected_w.npz").write_bytes(projected_w_bytes(latent, model))
-    np.savez_compressed(folder / "noise.npz", **{k: v[i].numpy() for k, v in result.noise.items()})
-    Image.fromarray(target_u8).save(folder / "target.png")
-    Image.fromarray(result.images[i]).save(folder / "proj.png")
-    video = [np.concatenate([target_u8, frame[i]], axis=1) for frame in frames]
-    if video:
-        write_mp4(video, folder / "proj.mp4", fps=fps)
-    info = {"model": model_id, "space": space, "steps_run": result.steps_run, "distance": result.distance_name,
-            "stopped": result.stopped, "notes": notes, "metrics": result.metrics[i],
-            "history": result.history}
-    (folder / "metrics.json").write_text(json.dumps(info, indent=2))
-    return folder
+
+    def fill(folder: Path) -> None:
+        (folder / "latent.npz").write_bytes(latent_to_npz_bytes(latent))
+        (folder / "projected_w.npz").write_bytes(projected_w_bytes(latent, model))
+        np.savez_compressed(folder / "noise.npz", **{k: v[i].numpy() for k, v in result.noise.items()})
+        Image.fromarray(target_u8).save(folder / "target.png")
+        Image.fromarray(result.images[i]).save(folder / "proj.png")
+        video = [np.concatenate([target_u8, frame[i]], axis=1) for frame in frames]
+        if video:
+            write_mp4(video, folder / "proj.mp4", fps=fps)
+        info = {"model": model_id, "space": space, "steps_run": result.steps_run, "distance": result.distance_name,
+                "stopped": result.stopped, "notes": notes, "metrics": result.metrics[i],
+                "history": result.history}
+        (folder / "metrics.json").write_text(json.dumps(info, indent=2))
+
+    return write_folder_atomically(out_dir / name, fill, what=f"the projection of {name}")
