@@ -25,3 +25,19 @@ def offline() -> bool:
 def assets_dir() -> Path:
     """The `assets/` folder that ships with the project (bundled demo models and data)."""
     return Path(__file__).resolve().parent.parent / "assets"
+
+
+PUBLIC_HOSTS = ("huggingface.co", "nvlabs-fi-cdn.nvidia.com")
+
+
+def public() -> bool:
+    """True when the app serves anonymous visitors: on a Hugging Face Space (`SPACE_ID`) or `GANLAB_PUBLIC=1`."""
+    return bool(os.environ.get("SPACE_ID")) or os.environ.get("GANLAB_PUBLIC", "").strip().lower() in {
+        "1", "true", "yes", "on"}
+
+
+def public_hosts() -> tuple[str, ...]:
+    """Hosts a public app may fetch checkpoints from: the hub, NVIDIA's CDN, and the operator's own
+    (`GANLAB_ALLOWED_HOSTS`, comma-separated); visitors cannot extend it."""
+    extra = [h.strip().lower() for h in os.environ.get("GANLAB_ALLOWED_HOSTS", "").split(",") if h.strip()]
+    return PUBLIC_HOSTS + tuple(extra)

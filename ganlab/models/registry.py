@@ -10,6 +10,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from ganlab import settings
 from ganlab.errors import GanlabError, WeightsUnavailable
@@ -112,11 +113,17 @@ class Registry:
             raise GanlabError(f"unknown model '{model_id}'; known: {', '.join(self.specs)}")
         return spec
 
-    def add(self, location: str, model_id: str | None = None) -> ModelSpec:
-        """Register a user checkpoint (local path, file:// or http(s) URL); its kind is read when loaded."""
+    def add(self, location: str, model_id: str | None = None, public: bool = False) -> ModelSpec:
+        """Register a user checkpoint (local path, file:// or http(s) URL); its kind is read when loaded.
+
+        `public` (an app open to anonymous visitors): only https URLs on `settings.public_hosts()`, and
+        nothing about the server's own files is looked at or told.
+        """
         location = location.strip()
         if not location:
             raise GanlabError("give a local checkpoint path or a URL")
+        if public:
+            _check_public_url(location)
         is_remote = bool(re.match(r"^https?://", location))
         stem = Path(location.rstrip("/")).name.rsplit(".", 1)[0] or "model"
         model_id = model_id or "user-" + re.sub(r"[^A-Za-z0-9_.-]+", "-", stem)
@@ -132,6 +139,15 @@ class Registry:
         with self._lock:
             self.specs[model_id] = spec
         return spec
+
+
+def _check_public_url(location: str) -> None:
+    hosts = settings.public_hosts()
+    parts = urlsplit(location)
+    host = (parts.hostname or "").lower()
+    if parts.scheme != "https" or not any(host == h or host.endswith("." + h) for h in hosts):
+        raise GanlabError("this public lab only adds checkpoints by https URL from " + ", ".join(hosts)
+                          + " (files on the server cannot be opened from here)")
 
 
 def bundled_folder(spec: ModelSpec) -> Path:

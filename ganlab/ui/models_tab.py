@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 import numpy as np
 
+from ganlab import settings
 from ganlab.errors import GanlabError
 from ganlab.models.registry import status
 from ganlab.models.sampling import sample_images
@@ -37,7 +38,7 @@ def preview(ctx: AppContext, model_id: str, seed: float, truncation: float, clas
 
 def add_model(ctx: AppContext, location: str):
     try:
-        spec = ctx.registry.add(location.strip())
+        spec = ctx.registry.add(location.strip(), public=settings.public())
     except GanlabError as err:
         raise gr.Error(str(err)) from None
     gr.Info(f"added {spec.id}")
@@ -51,7 +52,9 @@ def build(ctx: AppContext) -> None:
                          elem_id="models-table")
     with gr.Row():
         refresh = gr.Button("Refresh", size="sm")
-        location = gr.Textbox(label="Add a checkpoint (local path or URL: .pkl, .pt, or a model folder)", scale=4)
+        where = ("an https URL from " + ", ".join(settings.public_hosts()) if settings.public()
+                 else "local path or URL: .pkl, .pt, or a model folder")
+        location = gr.Textbox(label=f"Add a checkpoint ({where})", scale=4)
         add = gr.Button("Add", size="sm")
     with gr.Row():
         with gr.Column():

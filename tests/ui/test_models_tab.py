@@ -43,3 +43,29 @@ def test_biggan_preview_needs_a_known_class(ctx):
 def test_adding_a_bad_path_is_a_page_error(ctx, tmp_path):
     with pytest.raises(gr.Error, match="no file or folder"):
         add_model(ctx, str(tmp_path / "missing.pkl"))
+
+
+@pytest.mark.parametrize("location", ["/etc/passwd", "/no/such/file.pkl", "file:///etc/shadow", "app.py",
+                                      "http://huggingface.co/x.pkl", "https://127.0.0.1:7860/",
+                                      "https://169.254.169.254/latest/meta-data", "https://evil.example/ffhq.pkl",
+                                      "https://huggingface.co.evil.example/x.pkl"])
+def test_a_public_app_adds_no_server_path_or_foreign_url_and_tells_nothing_about_the_server(
+        ctx, monkeypatch, location):
+    monkeypatch.setenv("SPACE_ID", "someone/ganlab")
+    before = models_table(ctx)
+    with pytest.raises(gr.Error) as err:
+        add_model(ctx, location)
+    message = str(err.value)
+    assert "only adds checkpoints by https URL from huggingface.co" in message
+    assert "no file" not in message and "/etc" not in message and location not in message
+    assert models_table(ctx) == before
+
+
+def test_a_public_app_accepts_an_allowed_https_url_and_the_operator_can_extend_the_list(ctx, monkeypatch):
+    monkeypatch.setenv("GANLAB_PUBLIC", "1")
+    add_model(ctx, "https://huggingface.co/someone/model/resolve/main/network.pkl")
+    with pytest.raises(gr.Error):
+        add_model(ctx, "https://mirror.example.org/ffhq.pkl")
+    monkeypatch.setenv("GANLAB_ALLOWED_HOSTS", "mirror.example.org")
+    add_model(ctx, "https://mirror.example.org/ffhq.pkl")
+    assert {"user-network", "user-ffhq"} <= {row[0] for row in models_table(ctx)}
