@@ -16,7 +16,8 @@ MAX_UPLOAD = "100mb"  # a 6000x4000 photo as PNG fits; larger uploads get Gradio
 
 def build_app(ctx: AppContext | None = None) -> gr.Blocks:
     ctx = ctx or AppContext()
-    with gr.Blocks(title="ganlab") as demo:
+    # Gradio's cached uploads and outputs are deleted hourly once a day old.
+    with gr.Blocks(title="ganlab", delete_cache=(3600, 24 * 3600)) as demo:
         gr.Markdown("# ganlab\nGAN inversion and latent editing in the browser.")
         with gr.Tabs() as tabs:
             with gr.Tab("Align", id="align"):
@@ -40,6 +41,10 @@ def build_app(ctx: AppContext | None = None) -> gr.Blocks:
             return face, gr.Tabs(selected="project")
 
         align.send.click(send_face, inputs=[align.faces, align.chosen], outputs=[target, tabs])
+        def forget_session(request: gr.Request) -> None:
+            ctx.forget(session_id(request))  # the page closed or reloaded: nothing can reach its state now
+
+        demo.unload(forget_session)
         edit.select(refresh_edit, outputs=edit_outputs)
         interp.select(refresh_interp, outputs=interp_outputs)
         session.select(refresh_session, outputs=session_outputs)

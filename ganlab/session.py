@@ -326,6 +326,11 @@ class SessionRegistry:
             store.last_used = time.time()
             return store
 
+    def drop(self, session_id: str) -> None:
+        """Forget a session's latents (its page is gone)."""
+        with self._lock:
+            self._stores.pop(session_id, None)
+
     def _sweep(self) -> None:
         now = time.time()
         for sid in [s for s, st in self._stores.items() if now - st.last_used > self.idle_seconds]:

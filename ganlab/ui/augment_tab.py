@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 
 import gradio as gr
 
@@ -109,8 +107,8 @@ def build(ctx: AppContext) -> None:
             raise gr.Error(str(err)) from None
 
     @gpu(duration=120)
-    def run_gallery(inverted: dict | None, names: list[str], magnitude_text: str, n_samples: float,
-                    progress: gr.Progress = gr.Progress()):
+    def run_gallery(request: gr.Request, inverted: dict | None, names: list[str], magnitude_text: str,
+                    n_samples: float, progress: gr.Progress = gr.Progress()):
         if not inverted:
             raise gr.Error("Invert an image first.")
         if not names:
@@ -125,7 +123,7 @@ def build(ctx: AppContext) -> None:
             raise gr.Error(str(err)) from None
         for note in result.notes:
             gr.Info(note)
-        folder = Path(tempfile.mkdtemp(prefix="ganlab-"))
+        folder = ctx.temp_dir(session_id(request))
         grid_png(result.augmentations, folder / "augmentations.png")
         zip_path = export_zip(result.augmentations, folder / "augmentations.zip", inverted["source"],
                               inverted["class"])

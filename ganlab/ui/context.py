@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -23,6 +26,8 @@ class AppContext:
     pool: ModelPool = field(init=False)
     _cancels: dict[str, threading.Event] = field(default_factory=dict)
     _sent_faces: dict[str, tuple[np.ndarray, PhotoOrigin]] = field(default_factory=dict)
+    _temp_dirs: dict[str, list[Path]] = field(default_factory=dict)
+    _forgetters: list[Callable[[str], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.pool = ModelPool(lambda model_id: load_model(self.registry, model_id))
@@ -32,6 +37,26 @@ class AppContext:
         event = threading.Event()
         self._cancels[session_id] = event
         return event
+
+    def temp_dir(self, session_id: str) -> Path:
+        """A new folder for this session's downloads (videos, zips, latents), deleted when it is forgotten."""
+        folder = Path(tempfile.mkdtemp(prefix="ganlab-"))
+        self._temp_dirs.setdefault(session_id, []).append(folder)
+        return folder
+
+    def on_forget(self, forget: Callable[[str], None]) -> None:
+        """Have `forget(session_id)` called when a session ends (a tab keeping per-session state)."""
+        self._forgetters.append(forget)
+
+    def forget(self, session_id: str) -> None:
+        """The session ended (its page closed or reloaded): free everything kept for it."""
+        self._cancels.pop(session_id, None)
+        self._sent_faces.pop(session_id, None)
+        self.sessions.drop(session_id)
+        for folder in self._temp_dirs.pop(session_id, []):
+            shutil.rmtree(folder, ignore_errors=True)
+        for forget in self._forgetters:
+            forget(session_id)
 
     def cancel_event(self, session_id: str) -> threading.Event:
         """The event armed when the session last clicked Start (a fresh one if it never did)."""

@@ -31,6 +31,12 @@ class EditState:
         self.user: dict[tuple[str, str], list[Direction]] = {}
         self._renderers: dict[str, EditRenderer] = {}
 
+    def forget(self, session: str) -> None:
+        """The session ended: its learned directions and renderer go with it."""
+        self._renderers.pop(session, None)
+        for key in [k for k in self.user if k[0] == session]:
+            del self.user[key]
+
     def renderer(self, session: str, model, ws: torch.Tensor) -> EditRenderer:
         """The session's renderer of `ws`, kept while the session edits that latent: the original is
         rendered once, and each slider move only from the first block it changes."""
@@ -80,6 +86,7 @@ def paste_into_photo(item: StoredLatent, face: np.ndarray) -> Image.Image:
 def build(ctx: AppContext):
     """Declare the tab; returns (refresh handler, its outputs) for when the tab opens."""
     state = EditState()
+    ctx.on_forget(state.forget)
     gr.Markdown("Slider units are standard deviations of the latents along each direction. Coarse layers change "
                 "pose and shape, middle ones features, fine ones colour and texture.")
     with gr.Row():

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 
 import gradio as gr
 from PIL import Image
@@ -28,7 +26,7 @@ def make_video(ctx: AppContext, session: str, names: list[str], frames: int, fps
         if progress is not None:
             progress(rec.done / rec.total, desc=f"rendering frame {rec.done} of {rec.total}")
         result = rec.frames
-    folder = Path(tempfile.mkdtemp(prefix="ganlab-"))
+    folder = ctx.temp_dir(session)
     stem = "-".join(names)[:60]
     mp4 = write_mp4(result, folder / f"{stem}.mp4", fps=fps)
     gif = write_gif(result, folder / f"{stem}.gif", fps=fps)

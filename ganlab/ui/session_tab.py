@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 
 import gradio as gr
 import torch
@@ -48,7 +46,7 @@ def add_sample(ctx: AppContext, session: str, model_id: str, seed: float, class_
 def download(ctx: AppContext, session: str, name: str, official: bool) -> str:
     """Write the latent to a temporary file for the browser to download; returns its path."""
     item = ctx.sessions.get(session).get(name)
-    folder = Path(tempfile.mkdtemp(prefix="ganlab-"))
+    folder = ctx.temp_dir(session)
     if official:
         path = folder / "projected_w.npz"
         path.write_bytes(projected_w_bytes(item, ctx.pool.get(item.model_id)))

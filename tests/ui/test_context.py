@@ -1,0 +1,37 @@
+"""Per-session server state: everything kept for a session is freed when it ends, and only that."""
+
+from __future__ import annotations
+
+import torch
+from PIL import Image
+
+from ganlab.session import StoredLatent
+from ganlab.ui.context import AppContext
+from ganlab.ui.edit_tab import EditState
+
+
+def test_forgetting_a_session_frees_its_state_and_files_and_leaves_others_alone(monkeypatch):
+    monkeypatch.setenv("GANLAB_OFFLINE", "1")
+    ctx = AppContext()
+    edits = EditState()
+    ctx.on_forget(edits.forget)
+    model = ctx.pool.get("toyfaces-64")
+    ws = model.mapping(model.sample_z(1, seed=0))
+    folders = {}
+    for sid in ("gone", "stays"):
+        ctx.new_cancel(sid)
+        ctx.sessions.get(sid).add(StoredLatent("x", "toyfaces-64", "w+", ws), model)
+        ctx.remember_sent_face(sid, Image.new("RGB", (8, 8)), origin=object())
+        folders[sid] = ctx.temp_dir(sid)
+        (folders[sid] / "morph.mp4").write_bytes(b"0" * 100)
+        edits.user[(sid, "toyfaces-64")] = ["a direction"]
+        edits.renderer(sid, model, ws)
+
+    ctx.forget("gone")
+
+    assert not folders["gone"].exists() and (folders["stays"] / "morph.mp4").exists()
+    assert "gone" not in ctx._cancels and "gone" not in ctx._sent_faces and "stays" in ctx._sent_faces
+    assert ctx.sessions.get("gone").items() == [] and len(ctx.sessions.get("stays").items()) == 1
+    assert ("gone", "toyfaces-64") not in edits.user and ("stays", "toyfaces-64") in edits.user
+    assert "gone" not in edits._renderers and "stays" in edits._renderers
+    assert torch.equal(edits.renderer("stays", model, ws).ws, ws)
