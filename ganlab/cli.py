@@ -151,6 +151,8 @@ def cmd_project(args: argparse.Namespace) -> int:
         print(f"skipped {line}", file=sys.stderr)
     if not targets:
         raise GanlabError("no usable target images")
+    if registry.get(model_id).caveat:
+        print(f"note: {registry.get(model_id).caveat}")
     pixel_weight = args.pixel_weight
     if pixel_weight is None and args.pixel_loss not in (None, "none"):
         pixel_weight = 1.0  # a pixel loss asked for by name, without a weight, should count

@@ -140,7 +140,7 @@ def test_project_with_the_shipped_encoder_and_landscape_map(tmp_path, monkeypatc
     assert info["metrics"]["psnr"] > 15
 
 
-def test_project_gives_inputs_with_the_same_stem_their_own_folders(tmp_path, monkeypatch):
+def test_project_gives_inputs_with_the_same_stem_their_own_folders(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("GANLAB_OFFLINE", "1")
     src = tmp_path / "targets"
     src.mkdir()
@@ -151,6 +151,7 @@ def test_project_gives_inputs_with_the_same_stem_their_own_folders(tmp_path, mon
     assert main(["project", "--model", "toyfaces-64", "--target", str(src), "--steps", "1", "--frame-every", "0",
                  "--batch", "2", "--out", str(out)]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["face_jpg", "face_png"]
+    assert "toyfaces-64 is a demo model that draws cartoon faces: it cannot reproduce a photo" in capsys.readouterr().out
 
 
 def test_project_onto_a_full_disk_is_one_line_and_leaves_no_partial_folder(tmp_path, monkeypatch, capsys):

@@ -40,6 +40,7 @@ class ModelSpec:
     licence: str
     description: str = ""
     domain: str = ""                              # what it generates: 'faces', 'objects', 'imagenet'
+    caveat: str = ""                              # what it cannot do, said wherever it is used
     bundled: str = ""
     path: str = ""
     files: tuple[tuple[Source, ...], ...] = ()
@@ -79,10 +80,16 @@ def _nvidia(model_id: str, title: str, res: int, url: str, description: str) -> 
 BUILTIN: tuple[ModelSpec, ...] = (
     ModelSpec(id="toyfaces-64", title="Toy faces 64 (bundled demo)", kind="stylegan2", resolution=64,
               licence=OWN_LICENCE, domain="faces", bundled="toyfaces-64",
-              description="Small StyleGAN2 trained on rendered cartoon faces; works offline"),
+              description="Small StyleGAN2 trained on rendered cartoon faces; works offline",
+              caveat="toyfaces-64 is a demo model that draws cartoon faces: it cannot reproduce a photo, so a "
+                     "photo comes back as a cartoon look-alike. For photos use stylegan2-ffhq-256 or "
+                     "stylegan2-ffhq-1024 (downloaded on first use where the network is available)."),
     ModelSpec(id="toyobjects-64", title="Toy objects 64 (bundled demo)", kind="biggan", resolution=64,
               licence=OWN_LICENCE, domain="objects", bundled="toyobjects-64",
-              description="Small BigGAN trained on rendered objects of 10 classes; works offline"),
+              description="Small BigGAN trained on rendered objects of 10 classes; works offline",
+              caveat="toyobjects-64 is a demo model of 10 rendered toy objects: it cannot reproduce a photo. For "
+                     "photos of objects use biggan-deep-128 (downloaded on first use where the network is "
+                     "available)."),
     _nvidia("stylegan2-ffhq-1024", "StyleGAN2-ADA FFHQ 1024", 1024, f"{NVIDIA_CDN}/ffhq.pkl",
             "NVIDIA's official FFHQ generator (original StyleGAN2 config), 1024 px"),
     _nvidia("stylegan2-ffhq-512", "StyleGAN2 FFHQ 512", 512,

@@ -95,6 +95,8 @@ def build(ctx: AppContext) -> None:
                                            c=rec.c[:1].cpu(), thumbnail=rec.images[0], metrics=m), net)
                     done = (f"**Inverted** as class **{rec.class_names[0]}** · PSNR {m['psnr']:.2f} dB · "
                             f"SSIM {m['ssim']:.3f}. Now choose transformations and make a gallery.")
+                    if ctx.registry.get(model_id).caveat:
+                        done += f"\n\nNote: {ctx.registry.get(model_id).caveat}"
                     yield (side_by_side(target_u8, rec.images[0]), done,
                            {"model": model_id, "z": rec.z[:1].cpu(), "c": rec.c[:1].cpu(),
                             "class": rec.class_names[0], "source": "upload"})

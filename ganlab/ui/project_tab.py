@@ -91,6 +91,7 @@ def run_projection(ctx: AppContext, image: ImageSource | None, model_id: str, me
             raise GanlabError(f"{model_id} is not a StyleGAN2 model")
         photo = load_image(image, name=upload_name(image))
         target = prepare_target(photo, model.resolution)
+        caveat = ctx.registry.get(model_id).caveat
     except GanlabError as err:
         raise gr.Error(str(err)) from None
     (method, settings), space = METHODS[method_label], SPACES[space_label]
@@ -117,7 +118,8 @@ def run_projection(ctx: AppContext, image: ImageSource | None, model_id: str, me
         if rec.preview is not None:
             current = rec.preview[0]
         yield (side_by_side(target_u8, current), pd.DataFrame(history),
-               _status(rec.step, rec.total, rec.eta_s, rec.distance_name, rec.note, target.notes))
+               _status(rec.step, rec.total, rec.eta_s, rec.distance_name, rec.note,
+                       target.notes + ([caveat] if caveat else [])))
 
 
 def _finish(ctx: AppContext, session: str, result: ProjectionResult, target_u8: np.ndarray, model_id: str,

@@ -48,3 +48,20 @@ def test_a_stop_while_the_run_waits_in_the_queue_means_it_never_runs():
     out = list(project_tab.run_projection(ctx, image, "toyfaces-64", labels[0][0], labels[1][0], 20, "p", request))
     assert len(out) == 1 and "before it started" in out[0][2]
     assert ctx.sessions.get("queued-visitor").items() == []
+
+
+def test_a_photo_projected_into_the_demo_model_is_told_what_that_model_cannot_do(monkeypatch):
+    from types import SimpleNamespace
+
+    from PIL import Image
+
+    from ganlab.ui.context import AppContext
+
+    monkeypatch.setenv("GANLAB_OFFLINE", "1")
+    ctx = AppContext()
+    request = SimpleNamespace(session_hash="visitor")
+    project_tab_space = list(project_tab.SPACES)[0]
+    out = list(project_tab.run_projection(ctx, Image.new("RGB", (64, 64), (200, 150, 120)), "toyfaces-64",
+                                          "Landscape map (uses Steps)", project_tab_space, 2, "p", request))
+    streamed = [status for _, _, status in out[:-1]]
+    assert streamed and all("cannot reproduce a photo" in s and "stylegan2-ffhq-1024" in s for s in streamed)
