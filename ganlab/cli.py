@@ -128,6 +128,7 @@ def cmd_project(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ganlab.imaging import to_uint8
+    from ganlab.invert.advice import long_run_warning
     from ganlab.invert.outputs import write_projection
     from ganlab.invert.methods import invert, result_space
     from ganlab.invert.projector import ProjectionResult, settings_config
@@ -164,7 +165,7 @@ def cmd_project(args: argparse.Namespace) -> int:
         chunk = targets[start:start + args.batch]
         img = torch.cat([t.img for _, t in chunk]).to(model.device)
         run = invert(model, img, args.method, args.space, cfg)
-        frames, result = [], None
+        frames, result, warned = [], None, False
         names = ", ".join(name for name, _ in chunk)
         with tqdm(total=None, desc=f"projecting {names}", unit="step") as bar:
             for rec in run:
@@ -173,6 +174,10 @@ def cmd_project(args: argparse.Namespace) -> int:
                     continue
                 bar.total = rec.total
                 bar.update(rec.step - bar.n)
+                warning = long_run_warning(rec)
+                if warning and not warned:
+                    warned = True
+                    tqdm.write(f"note: {warning}")
                 bar.set_postfix_str(f"{rec.distance_name} {rec.losses['distance']:.4f}")
                 if rec.preview is not None:
                     frames.append(rec.preview)

@@ -14,6 +14,7 @@ from ganlab.align import load_image
 from ganlab.align.images import ImageSource
 from ganlab.errors import GanlabError
 from ganlab.imaging import to_uint8
+from ganlab.invert.advice import long_run_warning
 from ganlab.invert.losses import Distance, lpips_distance
 from ganlab.invert.methods import invert, result_space
 from ganlab.invert.outputs import stored_latent
@@ -117,9 +118,10 @@ def run_projection(ctx: AppContext, image: ImageSource | None, model_id: str, me
         history.append({"step": rec.step, "distance": rec.losses["distance"]})
         if rec.preview is not None:
             current = rec.preview[0]
+        warning = long_run_warning(rec)
         yield (side_by_side(target_u8, current), pd.DataFrame(history),
                _status(rec.step, rec.total, rec.eta_s, rec.distance_name, rec.note,
-                       target.notes + ([caveat] if caveat else [])))
+                       target.notes + ([caveat] if caveat else []) + ([warning] if warning else [])))
 
 
 def _finish(ctx: AppContext, session: str, result: ProjectionResult, target_u8: np.ndarray, model_id: str,
