@@ -41,6 +41,7 @@ class ModelSpec:
     description: str = ""
     domain: str = ""                              # what it generates: 'faces', 'objects', 'imagenet'
     caveat: str = ""                              # what it cannot do, said wherever it is used
+    owner: str = ""                               # the app session that added it ('' = everyone's)
     bundled: str = ""
     path: str = ""
     files: tuple[tuple[Source, ...], ...] = ()
@@ -109,22 +110,34 @@ class Registry:
     specs: dict[str, ModelSpec] = field(default_factory=lambda: {s.id: s for s in BUILTIN})
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def list(self) -> list[ModelSpec]:
+    def list(self, viewer: str | None = None) -> list[ModelSpec]:
+        """Every model, or with `viewer` (an app session) the shared ones and that session's own."""
         with self._lock:
-            return list(self.specs.values())
+            return [s for s in self.specs.values() if viewer is None or s.owner in ("", viewer)]
 
-    def get(self, model_id: str) -> ModelSpec:
+    def get(self, model_id: str, viewer: str | None = None) -> ModelSpec:
+        """The model `model_id`; with `viewer`, another session's model is as unknown as a missing one."""
         with self._lock:
             spec = self.specs.get(model_id)
-        if spec is None:
-            raise GanlabError(f"unknown model '{model_id}'; known: {', '.join(self.specs)}")
+        if spec is None or (viewer is not None and spec.owner not in ("", viewer)):
+            known = ", ".join(s.id for s in self.list(viewer))
+            raise GanlabError(f"unknown model '{model_id}'; known: {known}")
         return spec
 
-    def add(self, location: str, model_id: str | None = None, public: bool = False) -> ModelSpec:
+    def remove_owned_by(self, owner: str) -> list[str]:
+        """Drop the models an ended session added; returns their ids."""
+        with self._lock:
+            gone = [i for i, s in self.specs.items() if owner and s.owner == owner]
+            for model_id in gone:
+                del self.specs[model_id]
+        return gone
+
+    def add(self, location: str, model_id: str | None = None, public: bool = False, owner: str = "") -> ModelSpec:
         """Register a user checkpoint (local path, file:// or http(s) URL); its kind is read when loaded.
 
         `public` (an app open to anonymous visitors): only https URLs on `settings.public_hosts()`, and
-        nothing about the server's own files is looked at or told.
+        nothing about the server's own files is looked at or told. `owner`: the app session it belongs
+        to (only that session sees it). An id already taken gets a number: nothing is replaced.
         """
         location = location.strip()
         if not location:
@@ -134,17 +147,21 @@ class Registry:
         is_remote = bool(re.match(r"^https?://", location))
         stem = Path(location.rstrip("/")).name.rsplit(".", 1)[0] or "model"
         model_id = model_id or "user-" + re.sub(r"[^A-Za-z0-9_.-]+", "-", stem)
-        common = dict(id=model_id, title=f"{stem} (added)", kind="unknown", resolution=0,
-                      licence="as supplied by the user", description=f"added from {location}")
+        common = dict(title=f"{stem} (added)", kind="unknown", resolution=0, licence="as supplied by the user",
+                      description="added by this session" if owner else f"added from {location}", owner=owner)
         if is_remote:
-            spec = ModelSpec(**common, files=((("url", location),),))
+            source = dict(files=((("url", location),),))
         else:
             local = Path(location.removeprefix("file://")).expanduser()
             if not local.exists():
                 raise GanlabError(f"no file or folder at '{location}'")
-            spec = ModelSpec(**common, path=str(local.resolve()))
+            source = dict(path=str(local.resolve()))
         with self._lock:
-            self.specs[model_id] = spec
+            unique, n = model_id, 1
+            while unique in self.specs:
+                n += 1
+                unique = f"{model_id}-{n}"
+            spec = self.specs[unique] = ModelSpec(id=unique, **common, **source)
         return spec
 
 

@@ -54,6 +54,7 @@ def build(ctx: AppContext) -> None:
             image = gr.Image(label="Image to augment", type="filepath", image_mode=None, format="png",
                              elem_id="augment-input")
             model = gr.Dropdown(models, value="toyobjects-64", label="BigGAN model")
+            ctx.follow_models(model, "biggan")
             cls = gr.Textbox(value="auto", label="Class (name, index, or auto)")
             steps = gr.Slider(20, 1000, value=150, step=10, label="Inversion steps", elem_id="augment-steps")
             use_encoder = gr.Checkbox(value=True, label="Start from the encoder's guess",
@@ -77,7 +78,7 @@ def build(ctx: AppContext) -> None:
         if picture is None:
             raise gr.Error("Add an image first.")
         try:
-            net = ctx.pool.get(model_id)
+            net = ctx.model(session_id(request), model_id)
             target = prepare_target(picture, net.resolution, name=upload_name(picture))
             query = class_query.strip() or "auto"
             encoder = find_object_encoder(net) if start_from_encoder else None

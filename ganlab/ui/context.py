@@ -53,6 +53,8 @@ class AppContext:
         self._cancels.pop(session_id, None)
         self._sent_faces.pop(session_id, None)
         self.sessions.drop(session_id)
+        for model_id in self.registry.remove_owned_by(session_id):
+            self.pool.evict(model_id)
         for folder in self._temp_dirs.pop(session_id, []):
             shutil.rmtree(folder, ignore_errors=True)
         for forget in self._forgetters:
@@ -84,8 +86,26 @@ class AppContext:
             return None
         return sent[1]
 
-    def model_ids(self, kind: str) -> list[str]:
-        return [s.id for s in self.registry.list() if s.kind == kind]
+    def model_ids(self, kind: str, session_id: str = "") -> list[str]:
+        """Ids of `kind` models a session may use (with its own added ones, whose kind is known on load)."""
+        return [s.id for s in self.registry.list(session_id) if s.kind in (kind, "unknown")]
+
+    def follow_models(self, dropdown, kind: str | None = None) -> None:
+        """Keep a model dropdown's choices to what its session may use (models it added included),
+        refreshed whenever the visitor opens it."""
+        import gradio as gr
+
+        def choices(request: gr.Request):
+            sid = session_id(request)
+            ids = self.model_ids(kind, sid) if kind else [s.id for s in self.registry.list(sid)]
+            return gr.Dropdown(choices=ids)
+
+        dropdown.focus(choices, outputs=dropdown, queue=False)
+
+    def model(self, session_id: str, model_id: str):
+        """The loaded model, if this session may use it: other sessions' models are unknown to it."""
+        self.registry.get(model_id, viewer=session_id)
+        return self.pool.get(model_id)
 
 
 def upload_name(source) -> str | None:

@@ -9,16 +9,17 @@ from ganlab import settings
 from ganlab.errors import GanlabError
 from ganlab.models.registry import status
 from ganlab.models.sampling import sample_images
-from ganlab.ui.context import AppContext, enlarge
+from ganlab.ui.context import AppContext, enlarge, session_id
 from ganlab.ui.gpu import gpu
 
 HEADERS = ["model", "kind", "resolution", "status", "detail", "licence"]
 STATE_LABEL = {"ready": "ready", "downloadable": "downloads on first use", "missing": "MISSING"}
 
 
-def models_table(ctx: AppContext) -> list[list[str]]:
+def models_table(ctx: AppContext, session: str = "") -> list[list[str]]:
+    """The shared models and those `session` added (no other visitor's)."""
     rows = []
-    for spec in ctx.registry.list():
+    for spec in ctx.registry.list(session):
         st = status(spec)
         res = f"{spec.resolution}px" if spec.resolution else "?"
         rows.append([spec.id, spec.kind, res, STATE_LABEL.get(st.state, st.state), st.detail, spec.licence])
@@ -26,23 +27,25 @@ def models_table(ctx: AppContext) -> list[list[str]]:
 
 
 @gpu(duration=30)
-def preview(ctx: AppContext, model_id: str, seed: float, truncation: float, class_name: str) -> np.ndarray:
+def preview(ctx: AppContext, model_id: str, seed: float, truncation: float, class_name: str,
+            session: str = "") -> np.ndarray:
     """One sample of `model_id`; any user-caused failure becomes a readable gr.Error."""
     try:
-        model = ctx.pool.get(model_id)
+        model = ctx.model(session, model_id)
         _, picture = next(sample_images(model, [int(seed)], truncation, class_name or None))
     except GanlabError as err:
         raise gr.Error(str(err)) from None
     return enlarge(picture)
 
 
-def add_model(ctx: AppContext, location: str):
+def add_model(ctx: AppContext, location: str, session: str = ""):
+    """Register a checkpoint for this session only (the app serves many visitors)."""
     try:
-        spec = ctx.registry.add(location.strip(), public=settings.public())
+        spec = ctx.registry.add(location.strip(), public=settings.public(), owner=session)
     except GanlabError as err:
         raise gr.Error(str(err)) from None
-    gr.Info(f"added {spec.id}")
-    return models_table(ctx), gr.Dropdown(choices=[s.id for s in ctx.registry.list()], value=spec.id)
+    gr.Info(f"added {spec.id}: it can be used in every tab of this session")
+    return models_table(ctx, session), gr.Dropdown(choices=[s.id for s in ctx.registry.list(session)], value=spec.id)
 
 
 def build(ctx: AppContext) -> None:
@@ -58,13 +61,22 @@ def build(ctx: AppContext) -> None:
         add = gr.Button("Add", size="sm")
     with gr.Row():
         with gr.Column():
-            model = gr.Dropdown(choices=[s.id for s in ctx.registry.list()], value="toyfaces-64", label="Model")
+            model = gr.Dropdown(choices=[s.id for s in ctx.registry.list("")], value="toyfaces-64", label="Model")
+            ctx.follow_models(model)
             seed = gr.Number(value=0, precision=0, label="Seed")
             truncation = gr.Slider(0.1, 1.0, value=1.0, step=0.05, label="Truncation")
             class_name = gr.Textbox(label="Class (BigGAN models)", placeholder="e.g. golden retriever or 3")
             go = gr.Button("Generate", variant="primary", elem_id="models-generate")
         image = gr.Image(label="Sample", type="numpy", elem_id="models-sample", height=320)
-    refresh.click(lambda: models_table(ctx), outputs=table)
-    add.click(lambda loc: add_model(ctx, loc), inputs=location, outputs=[table, model])
-    go.click(lambda m, s, t, c: preview(ctx, m, s, t, c), inputs=[model, seed, truncation, class_name],
-             outputs=image, concurrency_limit=2)
+    def on_refresh(request: gr.Request):
+        return models_table(ctx, session_id(request))
+
+    def on_add(loc: str, request: gr.Request):
+        return add_model(ctx, loc, session_id(request))
+
+    def on_generate(m: str, s: float, t: float, c: str, request: gr.Request):
+        return preview(ctx, m, s, t, c, session_id(request))
+
+    refresh.click(on_refresh, outputs=table)
+    add.click(on_add, inputs=location, outputs=[table, model])
+    go.click(on_generate, inputs=[model, seed, truncation, class_name], outputs=image, concurrency_limit=2)

@@ -87,12 +87,12 @@ def run_projection(ctx: AppContext, image: ImageSource | None, model_id: str, me
         raise gr.Error("Add a target image first (or send one from the Align tab).")
     session = session_id(request)
     try:
-        model = ctx.pool.get(model_id)
+        model = ctx.model(session, model_id)
         if model.kind != "stylegan2":
             raise GanlabError(f"{model_id} is not a StyleGAN2 model")
         photo = load_image(image, name=upload_name(image))
         target = prepare_target(photo, model.resolution)
-        caveat = ctx.registry.get(model_id).caveat
+        caveat = ctx.registry.get(model_id, viewer=session).caveat
     except GanlabError as err:
         raise gr.Error(str(err)) from None
     (method, settings), space = METHODS[method_label], SPACES[space_label]
@@ -145,6 +145,7 @@ def build(ctx: AppContext) -> gr.Image:
             target = gr.Image(label="Target (an aligned face works best)", type="filepath", image_mode=None,
                               format="png", elem_id="project-target")
             model = gr.Dropdown(models, value="toyfaces-64", label="Model")
+            ctx.follow_models(model, "stylegan2")
             method = gr.Radio(list(METHODS), value=next(iter(METHODS)), label="Method",
                               info="The encoder and landscape map are trained per model "
                                    "(the bundled face model has both)")

@@ -29,7 +29,7 @@ def listing(ctx: AppContext, session: str):
 
 def add_sample(ctx: AppContext, session: str, model_id: str, seed: float, class_name: str) -> None:
     """Store a generator sample (as w+ for StyleGAN2, z + class for BigGAN) so there is something to edit."""
-    model = ctx.pool.get(model_id)
+    model = ctx.model(session, model_id)
     seed = int(seed)
     with torch.no_grad():
         z = model.sample_z(1, seed=seed)
@@ -49,7 +49,7 @@ def download(ctx: AppContext, session: str, name: str, official: bool) -> str:
     folder = ctx.temp_dir(session)
     if official:
         path = folder / "projected_w.npz"
-        path.write_bytes(projected_w_bytes(item, ctx.pool.get(item.model_id)))
+        path.write_bytes(projected_w_bytes(item, ctx.model(session, item.model_id)))
     else:
         path = folder / f"{name}.npz"
         path.write_bytes(latent_to_npz_bytes(item))
@@ -57,7 +57,7 @@ def download(ctx: AppContext, session: str, name: str, official: bool) -> str:
 
 
 def upload(ctx: AppContext, session: str, path: str, model_id: str) -> None:
-    model = ctx.pool.get(model_id)
+    model = ctx.model(session, model_id)
     ctx.sessions.get(session).add(load_latent_file(path, model, model_id), model)
 
 
@@ -77,10 +77,12 @@ def build(ctx: AppContext):
         file_out = gr.File(label="Download", interactive=False, elem_id="session-download")
     with gr.Row():
         file_in = gr.File(label="Upload a latent (.npz or .pt)", file_types=[".npz", ".pt"])
-        model = gr.Dropdown([s.id for s in ctx.registry.list()], value="toyfaces-64", label="Made with model")
+        model = gr.Dropdown([s.id for s in ctx.registry.list("")], value="toyfaces-64", label="Made with model")
+        ctx.follow_models(model)
     with gr.Accordion("Add a generator sample", open=False):
         with gr.Row():
-            sample_model = gr.Dropdown([s.id for s in ctx.registry.list()], value="toyfaces-64", label="Model")
+            sample_model = gr.Dropdown([s.id for s in ctx.registry.list("")], value="toyfaces-64", label="Model")
+            ctx.follow_models(sample_model)
             seed = gr.Number(value=0, precision=0, label="Seed", elem_id="session-seed")
             class_name = gr.Textbox(label="Class (BigGAN)")
             add = gr.Button("Add sample", elem_id="session-add-sample")

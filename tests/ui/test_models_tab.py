@@ -63,9 +63,30 @@ def test_a_public_app_adds_no_server_path_or_foreign_url_and_tells_nothing_about
 
 def test_a_public_app_accepts_an_allowed_https_url_and_the_operator_can_extend_the_list(ctx, monkeypatch):
     monkeypatch.setenv("GANLAB_PUBLIC", "1")
-    add_model(ctx, "https://huggingface.co/someone/model/resolve/main/network.pkl")
+    add_model(ctx, "https://huggingface.co/someone/model/resolve/main/network.pkl", "a")
     with pytest.raises(gr.Error):
-        add_model(ctx, "https://mirror.example.org/ffhq.pkl")
+        add_model(ctx, "https://mirror.example.org/ffhq.pkl", "a")
     monkeypatch.setenv("GANLAB_ALLOWED_HOSTS", "mirror.example.org")
-    add_model(ctx, "https://mirror.example.org/ffhq.pkl")
-    assert {"user-network", "user-ffhq"} <= {row[0] for row in models_table(ctx)}
+    add_model(ctx, "https://mirror.example.org/ffhq.pkl", "a")
+    assert {"user-network", "user-ffhq"} <= {row[0] for row in models_table(ctx, "a")}
+
+
+def test_a_model_a_visitor_adds_is_theirs_alone_and_ends_with_their_session(ctx):
+    from ganlab.errors import GanlabError
+    from ganlab.settings import assets_dir
+
+    folder = str(assets_dir() / "models" / "toyfaces-64")
+    add_model(ctx, folder, "alice")
+    add_model(ctx, folder, "alice")  # the same name again: a second entry, nothing replaced
+    mine = {row[0] for row in models_table(ctx, "alice")} - {row[0] for row in models_table(ctx)}
+    assert mine == {"user-toyfaces-64", "user-toyfaces-64-2"}
+    assert not mine & {row[0] for row in models_table(ctx, "bob")}
+    assert "user-toyfaces-64" in ctx.model_ids("stylegan2", "alice")
+    assert ctx.model("alice", "user-toyfaces-64").resolution == 64
+    with pytest.raises(GanlabError, match="unknown model 'user-toyfaces-64'"):
+        ctx.model("bob", "user-toyfaces-64")
+    with pytest.raises(gr.Error, match="unknown model"):
+        preview(ctx, "user-toyfaces-64", 0, 1.0, "", "bob")
+    ctx.forget("alice")
+    assert not mine & {row[0] for row in models_table(ctx, "alice")}
+    assert all(mid not in mine for mid, _, _ in ctx.pool.loaded())
