@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from pathlib import Path
 
@@ -390,8 +391,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except OSError as err:  # a write the commands do not wrap themselves: still one line, no traceback
-        from ganlab.fileio import disk_full
-
-        print(f"error: {disk_full(err, err.filename or 'an output file')}", file=sys.stderr)
+    except OSError as err:  # anything the commands do not handle themselves: still one line, no traceback
+        if err.errno == errno.ENOSPC:
+            print(f"error: the disk is full ({err.filename or 'while writing'})", file=sys.stderr)
+        else:
+            print(f"error: {err.strerror or err}" + (f": {err.filename}" if err.filename else ""), file=sys.stderr)
         return 2

@@ -33,10 +33,12 @@ class DiskFull(GanlabError):
     """A write ran out of space; nothing partial of it was kept."""
 
 
-def disk_full(err: OSError, what: str) -> GanlabError:
-    """One plain message for a write that ran out of space (other OS errors name their cause)."""
+def disk_full(err: OSError, what: str, atomic: bool = True) -> GanlabError:
+    """One plain message for a failed write: a full disk, or the OS's reason. `atomic`: the write was
+    one of ours, which keep nothing partial."""
+    kept = " (nothing partial was kept)" if atomic else ""
     if err.errno == errno.ENOSPC:
-        return DiskFull(f"the disk is full: {what} was not written (nothing partial was kept)")
+        return DiskFull(f"the disk is full: {what} was not written{kept}")
     return GanlabError(f"{what} could not be written: {err.strerror or err}")
 
 
@@ -64,6 +66,8 @@ def write_folder_atomically(folder: Path | str, fill: Callable[[Path], None], wh
         raise disk_full(err, what or folder.name) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if old.exists() and not folder.exists():
+            os.replace(old, folder)
         raise
     shutil.rmtree(old, ignore_errors=True)
     return folder

@@ -9,6 +9,7 @@ import ctypes
 import ctypes.util
 import os
 import sys
+from pathlib import Path
 
 import torch
 
@@ -19,19 +20,33 @@ _ALLOCATOR_KEEP_BYTES = 1 << 30  # mallopt takes a C int: stay below 2**31
 
 
 def available_cores() -> int:
-    """Cores this process may run on (its affinity mask where the OS has one)."""
+    """Cores this process may use: its affinity mask where the OS has one, within a container's CPU quota."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    quota = _cgroup_cpus()
+    return max(1, min(cores, quota)) if quota else cores
+
+
+def _cgroup_cpus() -> int | None:
+    """Whole CPUs of a cgroup v2 quota (`cpu.max`), None without one."""
+    try:
+        limit, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        return None if limit == "max" else max(1, int(int(limit) / int(period)))
+    except (OSError, ValueError):
+        return None
 
 
 def choose_threads() -> int:
     """Torch threads for this process: the cores that other work leaves idle, at least one.
 
     Oversubscribing a small machine costs far more than an idle core: two threads beside a busy
-    neighbour run several times slower than one.
+    neighbour run several times slower than one. `OMP_NUM_THREADS`, when set, is the user's choice.
     """
+    given = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if given.isdigit() and int(given) > 0:
+        return int(given)
     cores = available_cores()
     try:
         busy = round(os.getloadavg()[0])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import zipfile
 import re
 import threading
@@ -66,6 +67,14 @@ def expected_shape(model: GanModel, space: str) -> list[int]:
 def validate_latent(model: GanModel, space: str, tensor: torch.Tensor) -> torch.Tensor:
     """Return `tensor` as [1, ...] for `model`/`space`, or raise a ShapeError that says what was expected."""
     want = expected_shape(model, space)
+    if isinstance(tensor, np.ndarray) and tensor.dtype.kind not in "fiu":
+        raise ShapeError(f"a latent holds numbers, not {tensor.dtype} values")
+    shape = list(tensor.shape)  # checked before any conversion allocates: a tiny file can claim a huge tensor
+    if shape not in (want, [1] + want):
+        raise ShapeError(f"a '{space}' latent for this model must have shape {want} (or [1, ...]); got {shape}")
+    if isinstance(tensor, torch.Tensor) and (tensor.is_complex() or not tensor.is_contiguous()
+                                             or tensor.untyped_storage().nbytes() < tensor.numel() * tensor.element_size()):
+        raise ShapeError("the latent tensor is not stored as plain contiguous numbers")
     t = torch.as_tensor(tensor, dtype=torch.float32)
     if list(t.shape) == want:
         t = t.unsqueeze(0)
@@ -189,6 +198,8 @@ def load_latent_file(path: Path | str, model: GanModel, model_id: str, name: str
         if "w" not in arrays:
             raise GanlabError(f"{path.name} holds neither a ganlab latent nor an official 'w' array "
                               f"(found {sorted(arrays)})")
+        if arrays["w"].dtype.kind not in "fiu":
+            raise GanlabError(f"{path.name}: 'w' holds {arrays['w'].dtype} values, not numbers")
         return _from_official(torch.from_numpy(arrays["w"]), model, model_id, name, path.name)
     meta = _checked_meta(path.name, arrays["meta"])
     if meta.get("model_id") != model_id:
@@ -218,14 +229,22 @@ def _checked_meta(file: str, raw: np.ndarray) -> dict:
     if "space" not in meta:
         raise GanlabError(f"{file}: its metadata names no latent space")
     metrics = meta.get("metrics", {})
-    if not (isinstance(metrics, dict) and len(metrics) <= 16 and all(
-            isinstance(k, str) and len(k) <= 40 and isinstance(v, (int, float)) and not isinstance(v, bool)
-            and np.isfinite(v) for k, v in metrics.items())):
+    if not (isinstance(metrics, dict) and len(metrics) <= 16
+            and all(isinstance(k, str) and len(k) <= 40 and _finite(v) for k, v in metrics.items())):
         raise GanlabError(f"{file}: metadata 'metrics' must map up to 16 short names to finite numbers")
-    created = meta.get("created", 0.0)
-    if not isinstance(created, (int, float)) or isinstance(created, bool) or not np.isfinite(created):
+    if not _finite(meta.get("created", 0.0)):
         raise GanlabError(f"{file}: metadata 'created' must be a time in seconds")
     return meta
+
+
+def _finite(value) -> bool:
+    """A real, finite JSON number (booleans and integers too large for a float are not)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def _checked_thumbnail(file: str, thumb: np.ndarray | None) -> np.ndarray | None:
@@ -249,7 +268,7 @@ def _checked_class_vector(file: str, c: np.ndarray | None, model: GanModel) -> t
     return torch.from_numpy(c.astype(np.float32))
 
 
-MAX_NPZ_BYTES = 16 << 20  # a latent file holds a few arrays of kilobytes (a w+ latent at 1024 px: 36 KB)
+MAX_NPZ_BYTES = 16 << 20  # a latent file holds a few small arrays (a 1024 px thumbnail is the largest, 3 MB)
 
 
 def read_npz(path: Path, max_bytes: int = MAX_NPZ_BYTES) -> dict[str, np.ndarray]:
@@ -259,8 +278,12 @@ def read_npz(path: Path, max_bytes: int = MAX_NPZ_BYTES) -> dict[str, np.ndarray
     """
     total = 0
     arrays: dict[str, np.ndarray] = {}
+    if path.stat().st_size > max_bytes:  # before the archive's directory is even parsed
+        raise GanlabError(f"{path.name} is larger than {max_bytes >> 20} MB; a latent file is far smaller")
     try:
         with zipfile.ZipFile(path) as zf:
+            if len(zf.infolist()) > 16:
+                raise GanlabError(f"{path.name} holds {len(zf.infolist())} arrays; a latent file has a few")
             for info in zf.infolist():
                 total += info.file_size
                 if total > max_bytes:
@@ -288,6 +311,8 @@ def read_npz(path: Path, max_bytes: int = MAX_NPZ_BYTES) -> dict[str, np.ndarray
 
 
 def _read_pt(path: Path) -> torch.Tensor:
+    if path.stat().st_size > MAX_NPZ_BYTES:
+        raise GanlabError(f"{path.name} is larger than {MAX_NPZ_BYTES >> 20} MB; a latent file is far smaller")
     obj = load_weights_only(path)
     if isinstance(obj, dict):
         for key in ("w", "ws", "latent", "projected_w"):

@@ -8,6 +8,7 @@ from ganlab import runtime
 
 
 def test_thread_choice_stays_within_the_cores_and_an_explicit_count_wins(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     cores = runtime.available_cores()
     monkeypatch.setattr(runtime.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
     assert runtime.choose_threads() == cores
@@ -27,3 +28,10 @@ def test_allocator_tuning_takes_effect_on_glibc_and_memory_can_be_released():
     runtime.release_memory()
     x = torch.ones(64 << 20, dtype=torch.uint8)  # a large block allocates and frees normally afterwards
     assert int(x.sum()) == 64 << 20
+
+
+def test_omp_num_threads_and_a_container_quota_are_respected(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert runtime.choose_threads() == 3
+    monkeypatch.setattr(runtime, "_cgroup_cpus", lambda: 1)
+    assert runtime.available_cores() == 1

@@ -171,3 +171,26 @@ def test_a_class_vector_of_the_wrong_shape_is_refused_for_biggan(tmp_path):
     good = _npz(tmp_path / "good.npz", latent=z, c=np.eye(10, dtype=np.float32)[:1],
                 meta=np.array('{"model_id": "toyobjects-64", "space": "z"}'))
     assert load_latent_file(good, objects, "toyobjects-64").c.shape == (1, 10)
+
+
+def test_a_tiny_pt_file_claiming_a_huge_tensor_is_refused_before_any_conversion(model, tmp_path):
+    path = tmp_path / "bomb.pt"
+    torch.save({"w": torch.zeros(1, dtype=torch.float16).expand(1, 18, 2 ** 28)}, path)
+    assert path.stat().st_size < 10_000
+    with pytest.raises(ShapeError, match="must have shape"):
+        load_latent_file(path, model, "toyfaces-64")
+    path2 = tmp_path / "strided.pt"
+    torch.save({"w": torch.zeros(1, dtype=torch.float16).expand(1, 10, 128)}, path2)  # right shape, no data
+    with pytest.raises(ShapeError, match="plain contiguous"):
+        load_latent_file(path2, model, "toyfaces-64")
+
+
+def test_text_arrays_and_oversized_numbers_are_refused_with_a_message(model, tmp_path):
+    text = _npz(tmp_path / "text.npz", w=np.array([["a"] * 128] * 10))
+    with pytest.raises(GanlabError, match="not numbers"):
+        load_latent_file(text, model, "toyfaces-64")
+    import json
+    huge = _npz(tmp_path / "huge.npz", latent=_ws(model).numpy(),
+                meta=np.array(json.dumps({"model_id": "toyfaces-64", "space": "w+", "metrics": {"psnr": 10 ** 400}})))
+    with pytest.raises(GanlabError, match="finite numbers"):
+        load_latent_file(huge, model, "toyfaces-64")

@@ -10,6 +10,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 LRELU_ALPHA = 0.2
 ACTIVATION_GAIN = {"linear": 1.0, "lrelu": math.sqrt(2.0)}
@@ -138,7 +139,7 @@ class FrozenWeights:
         self._kept.clear()
 
     def get(self, tag: str, weight: torch.Tensor, make) -> torch.Tensor:
-        if weight.requires_grad:
+        if weight.requires_grad or weight.is_inference():  # inference tensors keep no version to compare
             return make(weight)
         key = (weight.data_ptr(), weight._version, weight.dtype, weight.device)
         kept = self._kept.get(tag)
@@ -176,6 +177,7 @@ class _ScaleChannels(torch.autograd.Function):
         return x * _as_dtype(s, x).reshape(*s.shape, 1, 1)
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad: torch.Tensor):
         x, s = ctx.saved_tensors
         grad_x = grad * _as_dtype(s, grad).reshape(*s.shape, 1, 1) if ctx.needs_input_grad[0] else None
@@ -216,6 +218,7 @@ class _ModulatedBiasAct(torch.autograd.Function):
         return out
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad):
         y, gd, out = ctx.saved_tensors
         m = grad
@@ -246,6 +249,8 @@ def modulated_bias_act(y: torch.Tensor, d: torch.Tensor, noise: torch.Tensor | N
     if act not in ACTIVATION_GAIN:
         raise ValueError(f"unknown activation {act!r}")
     gain = ACTIVATION_GAIN[act] if gain is None else gain
+    if gain <= 0:
+        raise ValueError("the fused op folds the gain into the activation, which needs gain > 0")
     slope = LRELU_ALPHA if act == "lrelu" else None
     clamp = clamp if clamp is not None and clamp >= 0 else None
     return _ModulatedBiasAct.apply(y, d, noise, b, slope, gain, clamp)

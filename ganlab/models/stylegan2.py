@@ -375,7 +375,7 @@ class SynthesisNetwork(nn.Module):
             x, img = getattr(self, name)(x, img, ws[:, sl], noise_mode=noise_mode, fused=fused,
                                          noise_inputs=per_block.get(name), memory_format=layout)
             if cache is not None:
-                cache.keep(i, x, img)
+                cache.keep(i, x, img, last=i == len(slices) - 1)
         return img
 
 
@@ -397,9 +397,11 @@ class SynthesisCache:
                 noise_inputs: dict[str, torch.Tensor] | None) -> tuple | None:
         if noise_mode == "random" or torch.is_grad_enabled() or torch.is_autocast_enabled(ws.device.type):
             return None
-        noise = tuple(sorted((k, id(v), v._version) for k, v in (noise_inputs or {}).items()))
-        weights = tuple(t._version for t in (*net.parameters(), *net.buffers()))
-        return id(net), tuple(ws.shape), ws.device, noise_mode, noise, weights
+        tensors = [*net.parameters(), *net.buffers(), *(noise_inputs or {}).values()]
+        if any(t.is_inference() for t in tensors):  # they keep no version counter: nothing to compare
+            return None
+        state = tuple((id(t), t.data_ptr(), t.dtype, t._version) for t in tensors)
+        return id(net), tuple(ws.shape), ws.dtype, ws.device, noise_mode, tuple(sorted(noise_inputs or {})), state
 
     def resume(self, net: SynthesisNetwork, ws: torch.Tensor, slices: list[tuple[str, slice]], noise_mode: str,
                noise_inputs: dict[str, torch.Tensor] | None) -> tuple[int, torch.Tensor | None, torch.Tensor | None]:
@@ -415,12 +417,13 @@ class SynthesisCache:
         if first == 0:
             return 0, None, None
         x, img = self._outputs[first - 1]
-        return first, x, img
+        return first, x, (img.clone() if first == len(slices) else img)  # the caller may change what it gets
 
-    def keep(self, index: int, x: torch.Tensor, img: torch.Tensor) -> None:
-        """Block `index`'s output (blocks arrive in order, from the one `resume` named)."""
+    def keep(self, index: int, x: torch.Tensor, img: torch.Tensor, last: bool = False) -> None:
+        """Block `index`'s output (blocks arrive in order, from the one `resume` named). The last block's
+        features are never resumed from, so only its image is kept."""
         if self._key is not None and index == len(self._outputs):
-            self._outputs.append((x, img))
+            self._outputs.append((None, img.clone()) if last else (x, img))  # the caller gets `img` itself
 
 
 class Generator(nn.Module):

@@ -24,7 +24,7 @@ class AppContext:
     registry: Registry = field(default_factory=Registry)
     sessions: SessionRegistry = field(default_factory=SessionRegistry)
     pool: ModelPool = field(init=False)
-    _cancels: dict[str, threading.Event] = field(default_factory=dict)
+    _cancels: dict[str, list[threading.Event]] = field(default_factory=dict)
     _sent_faces: dict[str, tuple[np.ndarray, PhotoOrigin]] = field(default_factory=dict)
     _temp_dirs: dict[str, list[Path]] = field(default_factory=dict)
     _forgetters: list[Callable[[str], None]] = field(default_factory=list)
@@ -33,9 +33,11 @@ class AppContext:
         self.pool = ModelPool(lambda model_id: load_model(self.registry, model_id))
 
     def new_cancel(self, session_id: str) -> threading.Event:
-        """A fresh cancellation event for this session's long-running job (Stop sets it)."""
+        """A fresh cancellation event for this session's next long-running job (Stop sets it, and the
+        events of its jobs still queued or running: a second Start must not make the first unstoppable)."""
         event = threading.Event()
-        self._cancels[session_id] = event
+        events = [e for e in self._cancels.get(session_id, []) if not e.is_set()][-7:]
+        self._cancels[session_id] = events + [event]
         return event
 
     def temp_dir(self, session_id: str) -> Path:
@@ -50,6 +52,7 @@ class AppContext:
 
     def forget(self, session_id: str) -> None:
         """The session ended (its page closed or reloaded): free everything kept for it."""
+        self.cancel(session_id)  # a job still running for a closed page stops at its next step
         self._cancels.pop(session_id, None)
         self._sent_faces.pop(session_id, None)
         self.sessions.drop(session_id)
@@ -62,11 +65,11 @@ class AppContext:
 
     def cancel_event(self, session_id: str) -> threading.Event:
         """The event armed when the session last clicked Start (a fresh one if it never did)."""
-        return self._cancels.get(session_id) or self.new_cancel(session_id)
+        events = self._cancels.get(session_id)
+        return events[-1] if events else self.new_cancel(session_id)
 
     def cancel(self, session_id: str) -> None:
-        event = self._cancels.get(session_id)
-        if event is not None:
+        for event in self._cancels.get(session_id, []):
             event.set()
 
     def remember_sent_face(self, session_id: str, face: Image.Image, origin: PhotoOrigin | None) -> None:

@@ -19,6 +19,7 @@ from ganlab.ui.context import session_id as sid
 from ganlab.ui.gpu import gpu
 
 MAX_SLIDERS = 12
+MAX_RENDERERS = 8  # sessions whose slider renders are kept warm (the others re-render their first move)
 SOURCE_LABELS = {"Learned (shipped + yours)": "learned", "GANSpace (PCA of w)": "ganspace",
                  "SeFa (closed form)": "sefa"}
 LAYER_CHOICES = list(LAYER_PRESETS) + ["custom"]
@@ -40,9 +41,12 @@ class EditState:
     def renderer(self, session: str, model, ws: torch.Tensor) -> EditRenderer:
         """The session's renderer of `ws`, kept while the session edits that latent: the original is
         rendered once, and each slider move only from the first block it changes."""
-        kept = self._renderers.get(session)
+        kept = self._renderers.pop(session, None)
         if kept is None or not kept.matches(model, ws):
-            kept = self._renderers[session] = EditRenderer(model, ws)
+            kept = EditRenderer(model, ws)
+        self._renderers[session] = kept  # most recently used last
+        while len(self._renderers) > MAX_RENDERERS:  # each holds a render's features and its model
+            del self._renderers[next(iter(self._renderers))]
         return kept
 
     def directions(self, ctx: AppContext, session: str, item: StoredLatent, source: str,

@@ -201,3 +201,30 @@ def test_moving_the_generator_drops_the_converted_weight_copies():
         after = g.synthesis(ws)
     assert torch.allclose(before, after, atol=1e-6)
     assert all(kept[1].dtype == torch.float32 for kept in layer._frozen._kept.values())
+
+
+def test_cache_follows_replaced_weights_and_hands_out_its_own_copy():
+    g = small_generator()
+    cache = SynthesisCache()
+    ws = torch.randn(1, g.num_ws, 32)
+    with torch.inference_mode():
+        first = g.synthesis(ws, cache=cache)
+        first.mul_(0)  # the caller's tensor: the cache must not share it
+        again = g.synthesis(ws, cache=cache)
+        assert again.abs().sum() > 0
+    other = small_generator(seed=1)
+    g.load_state_dict(other.state_dict(), assign=True)  # new tensors, fresh version counters
+    with torch.inference_mode():
+        assert torch.allclose(g.synthesis(ws, cache=cache), other.synthesis(ws), atol=1e-6)
+
+
+def test_the_fused_ops_refuse_what_they_cannot_do():
+    y = torch.randn(1, 2, 3, 3, dtype=torch.float64, requires_grad=True)
+    d = torch.rand(1, 2, dtype=torch.float64) + 0.5
+    b = torch.zeros(2, dtype=torch.float64)
+    with pytest.raises(ValueError, match="gain > 0"):
+        ops.modulated_bias_act(y, d, None, b, gain=-1.0)
+    out = ops.modulated_bias_act(y, d, None, b)
+    (grad,) = torch.autograd.grad(out.sum(), y, create_graph=True)
+    with pytest.raises(RuntimeError):  # a second derivative would be silently wrong: refused instead
+        grad.sum().backward()

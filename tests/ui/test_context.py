@@ -35,3 +35,16 @@ def test_forgetting_a_session_frees_its_state_and_files_and_leaves_others_alone(
     assert ("gone", "toyfaces-64") not in edits.user and ("stays", "toyfaces-64") in edits.user
     assert "gone" not in edits._renderers and "stays" in edits._renderers
     assert torch.equal(edits.renderer("stays", model, ws).ws, ws)
+
+
+def test_stop_reaches_every_run_of_the_session_and_a_closed_page_stops_its_runs():
+    ctx = AppContext()
+    first, second = ctx.new_cancel("s"), ctx.new_cancel("s")  # Start, and Start again while it runs
+    other = ctx.new_cancel("t")
+    assert ctx.cancel_event("s") is second
+    ctx.cancel("s")
+    assert first.is_set() and second.is_set() and not other.is_set()
+    third = ctx.new_cancel("s")
+    assert not third.is_set()
+    ctx.forget("s")
+    assert third.is_set()
