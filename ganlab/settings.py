@@ -41,3 +41,12 @@ def public_hosts() -> tuple[str, ...]:
     (`GANLAB_ALLOWED_HOSTS`, comma-separated); visitors cannot extend it."""
     extra = [h.strip().lower() for h in os.environ.get("GANLAB_ALLOWED_HOSTS", "").split(",") if h.strip()]
     return PUBLIC_HOSTS + tuple(extra)
+
+
+def max_download_bytes() -> int | None:
+    """The largest checkpoint download allowed: `GANLAB_MAX_DOWNLOAD_MB`, else 4 GB in public mode (the real
+    models are a few hundred MB), else no limit."""
+    given = os.environ.get("GANLAB_MAX_DOWNLOAD_MB", "").strip()
+    if given.isdigit():
+        return int(given) << 20
+    return 4096 << 20 if public() else None

@@ -222,11 +222,19 @@ def _download_once(url: str, part: Path, label: str) -> bool:
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
             mode = "wb"
+        cap = settings.max_download_bytes()
+        if cap is not None and total is not None and total > cap:
+            part.unlink(missing_ok=True)
+            raise IncompleteDownload(f"the file is {total >> 20} MB, over this lab's {cap >> 20} MB limit")
         with open(part, mode) as out, tqdm(total=total, initial=start, unit="B", unit_scale=True,
                                            unit_divisor=1024, desc=label) as bar:
             while chunk := response.read(CHUNK_BYTES):
                 out.write(chunk)
                 bar.update(len(chunk))
+                if cap is not None and bar.n > cap:  # a server that announced less, or nothing
+                    out.close()
+                    part.unlink(missing_ok=True)
+                    raise IncompleteDownload(f"the file is over this lab's {cap >> 20} MB limit")
     size = part.stat().st_size
     if total is not None and size > total:
         part.unlink()

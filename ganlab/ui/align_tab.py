@@ -54,7 +54,7 @@ class AlignHandles:
 def build(ctx: AppContext) -> AlignHandles:
     gr.Markdown("Faces are cropped exactly as FFHQ was (eyes and mouth at fixed places), which StyleGAN2 face "
                 "models need. dlib landmarks work offline; FAN is used when its weights are available.")
-    faces_state = gr.State([])
+    faces_state = gr.State([], time_to_live=3600)  # holds the whole photo: not kept past an idle hour
     chosen = gr.State(0)
     with gr.Row():
         with gr.Column():

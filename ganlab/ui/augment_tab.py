@@ -48,7 +48,7 @@ def _walks(model_id: str, model):
 
 def build(ctx: AppContext) -> None:
     models = ctx.model_ids("biggan")
-    state = gr.State(None)
+    state = gr.State(None, time_to_live=3600)
     with gr.Row():
         with gr.Column(scale=1):
             image = gr.Image(label="Image to augment", type="filepath", image_mode=None, format="png",

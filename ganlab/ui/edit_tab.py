@@ -19,6 +19,7 @@ from ganlab.ui.context import session_id as sid
 from ganlab.ui.gpu import gpu
 
 MAX_SLIDERS = 12
+MAX_LEARNED = 32  # learned directions kept per session and model
 MAX_RENDERERS = 8  # sessions whose slider renders are kept warm (the others re-render their first move)
 SOURCE_LABELS = {"Learned (shipped + yours)": "learned", "GANSpace (PCA of w)": "ganspace",
                  "SeFa (closed form)": "sefa"}
@@ -31,6 +32,12 @@ class EditState:
     def __init__(self) -> None:
         self.user: dict[tuple[str, str], list[Direction]] = {}
         self._renderers: dict[str, EditRenderer] = {}
+
+    def keep_learned(self, session: str, model_id: str, direction: Direction) -> None:
+        """Add a direction the session learned; past `MAX_LEARNED` per model the oldest goes."""
+        kept = self.user.setdefault((session, model_id), [])
+        kept.append(direction)
+        del kept[:-MAX_LEARNED]
 
     def forget(self, session: str) -> None:
         """The session ended: its learned directions and renderer go with it."""
@@ -226,7 +233,7 @@ def build(ctx: AppContext):
                 direction = condition(direction, held, reference=reference)
         except GanlabError as err:
             raise gr.Error(str(err)) from None
-        state.user.setdefault((sid(request), model_id), []).append(direction)
+        state.keep_learned(sid(request), model_id, direction)
         lines = [f"Learned **{direction.name}**: cross-validated accuracy {report.cv_accuracy:.2f}."]
         if held:
             lines.append(f"Conditioned on {', '.join(d.name for d in held)}: moving along it leaves their "

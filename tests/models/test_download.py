@@ -225,3 +225,14 @@ def test_falls_through_to_a_later_source(server: WeightServer) -> None:
 def test_bad_source_tuple_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="bad weight source"):
         fetch_first([("ftp", "x")], "m")
+
+
+def test_a_download_over_the_size_limit_is_refused_and_leaves_nothing(server: WeightServer,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GANLAB_MAX_DOWNLOAD_MB", "0")
+    with pytest.raises(WeightsUnavailable, match="over this lab's 0 MB limit"):
+        fetch_url(server.url, "m")
+    folder = url_cache_path(server.url).parent
+    assert not folder.exists() or not any(folder.iterdir())
+    monkeypatch.delenv("GANLAB_MAX_DOWNLOAD_MB")
+    assert fetch_url(server.url, "m").read_bytes() == PAYLOAD

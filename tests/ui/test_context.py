@@ -48,3 +48,13 @@ def test_stop_reaches_every_run_of_the_session_and_a_closed_page_stops_its_runs(
     assert not third.is_set()
     ctx.forget("s")
     assert third.is_set()
+
+
+def test_learned_directions_per_session_and_model_are_capped_oldest_first():
+    from ganlab.ui.edit_tab import MAX_LEARNED
+
+    edits = EditState()
+    for i in range(MAX_LEARNED + 5):
+        edits.keep_learned("s", "toyfaces-64", f"d{i}")
+    kept = edits.user[("s", "toyfaces-64")]
+    assert len(kept) == MAX_LEARNED and kept[0] == "d5" and kept[-1] == f"d{MAX_LEARNED + 4}"
