@@ -6,16 +6,18 @@ import os
 
 import gradio as gr
 
+from ganlab import settings
 from ganlab.runtime import tune_threads
+from ganlab.session import SessionRegistry
 from ganlab.ui import align_tab, augment_tab, edit_tab, interpolate_tab, models_tab, project_tab, session_tab
-from ganlab.ui.context import AppContext, session_id
+from ganlab.ui.context import AppContext, bind_browser, session_id, unbind_browser
 
 
 MAX_UPLOAD = "100mb"  # a 6000x4000 photo as PNG fits; larger uploads get Gradio's size message
 
 
 def build_app(ctx: AppContext | None = None) -> gr.Blocks:
-    ctx = ctx or AppContext()
+    ctx = ctx or AppContext(sessions=SessionRegistry(root=settings.state_dir()))
     # Gradio's cached uploads and outputs are deleted hourly once a day old.
     with gr.Blocks(title="ganlab", delete_cache=(3600, 24 * 3600)) as demo:
         gr.Markdown("# ganlab\nGAN inversion and latent editing in the browser.")
@@ -41,9 +43,18 @@ def build_app(ctx: AppContext | None = None) -> gr.Blocks:
             return face, gr.Tabs(selected="project")
 
         align.send.click(send_face, inputs=[align.faces, align.chosen], outputs=[target, tabs])
-        def forget_session(request: gr.Request) -> None:
-            ctx.forget(session_id(request))  # the page closed or reloaded: nothing can reach its state now
+        # The browser keeps a token naming its session, so a reload or a restart finds its latents again.
+        token = gr.BrowserState("", storage_key="ganlab-session", secret=settings.browser_secret())
 
+        def restore_session(saved: str, request: gr.Request) -> str:
+            return bind_browser(request, saved)
+
+        def forget_session(request: gr.Request) -> None:
+            sid = unbind_browser(request)
+            if sid is not None:  # the last open page of that session: free what it holds in memory
+                ctx.forget(sid)
+
+        demo.load(restore_session, inputs=token, outputs=token)
         demo.unload(forget_session)
         edit.select(refresh_edit, outputs=edit_outputs)
         interp.select(refresh_interp, outputs=interp_outputs)

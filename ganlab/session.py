@@ -10,10 +10,14 @@ from __future__ import annotations
 import io
 import json
 import math
-import zipfile
+import os
 import re
+import secrets
+import shutil
 import threading
 import time
+import uuid
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +27,7 @@ from PIL import Image
 
 from ganlab.align.ffhq import AlignedFace
 from ganlab.errors import GanlabError, ShapeError
+from ganlab.fileio import write_atomically
 from ganlab.models.base import GanModel
 from ganlab.models.torch_files import load_weights_only
 
@@ -87,13 +92,55 @@ def validate_latent(model: GanModel, space: str, tensor: torch.Tensor) -> torch.
 
 
 class LatentStore:
-    """The latents of one browser session; names are unique, the oldest go past `max_items`."""
+    """The latents of one browser session; names are unique, the oldest go past `max_items`.
 
-    def __init__(self, max_items: int = 64):
+    With a `folder`, every change is also written there (one `.npz` per latent, written whole, and an
+    `index.json` of names and files), so `LatentStore.load(folder)` brings the session back after a
+    restart. The photo a face was aligned from is not kept on disk.
+    """
+
+    def __init__(self, max_items: int = 64, folder: Path | None = None):
         self.max_items = max_items
+        self.folder = folder
         self._items: dict[str, StoredLatent] = {}
+        self._files: dict[str, str] = {}
         self._lock = threading.Lock()
         self.last_used = time.time()
+
+    @classmethod
+    def load(cls, folder: Path, max_items: int = 64) -> "LatentStore":
+        """The store saved in `folder`; files that cannot be read are left out, not fatal."""
+        store = cls(max_items, folder)
+        try:
+            entries = json.loads((folder / INDEX_FILE).read_text())["items"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return store
+        for entry in entries[-max_items:]:
+            try:
+                name, file = str(entry["name"]), str(entry["file"])
+                if not _SAFE_FILE.match(file):
+                    continue
+                latent = _stored_from_arrays(read_npz(folder / file), name)
+            except (GanlabError, KeyError, TypeError, ValueError, OSError):
+                continue
+            store._items[name], store._files[name] = latent, file
+        return store
+
+    def _save_index(self) -> None:
+        if self.folder is not None:
+            entries = [{"name": n, "file": self._files[n]} for n in self._items if n in self._files]
+            write_atomically(self.folder / INDEX_FILE, json.dumps({"version": 1, "items": entries}))
+
+    def _save_latent(self, latent: StoredLatent) -> None:
+        if self.folder is not None:
+            file = self._files.get(latent.name) or f"{uuid.uuid4().hex}.npz"
+            write_atomically(self.folder / file, latent_to_npz_bytes(latent))
+            self._files[latent.name] = file
+
+    def _remove_file(self, name: str) -> None:
+        file = self._files.pop(name, None)
+        if self.folder is not None and file is not None:
+            (self.folder / file).unlink(missing_ok=True)
 
     def names(self) -> list[str]:
         with self._lock:
@@ -117,9 +164,11 @@ class LatentStore:
         latent.tensor = latent.tensor.detach().cpu()
         with self._lock:
             latent.name = self._unique(_clean_name(latent.name))
+            self._save_latent(latent)
             self._items[latent.name] = latent
             while len(self._items) > self.max_items:
-                self._items.pop(next(iter(self._items)))
+                self._remove_file(self._items.pop(next(iter(self._items))).name)
+            self._save_index()
             self.last_used = time.time()
         return latent
 
@@ -133,12 +182,18 @@ class LatentStore:
             item = self._items.pop(old)
             item.name = new
             self._items[new] = item
+            if old in self._files:
+                self._files[new] = self._files.pop(old)
+                self._save_latent(item)  # its file keeps the name too, for downloads of the folder
+            self._save_index()
         return new
 
     def delete(self, name: str) -> None:
         with self._lock:
             if self._items.pop(name, None) is None:
                 raise GanlabError(f"no stored latent named '{name}'")
+            self._remove_file(name)
+            self._save_index()
 
     def _unique(self, name: str) -> str:
         if name not in self._items:
@@ -211,6 +266,18 @@ def load_latent_file(path: Path | str, model: GanModel, model_id: str, name: str
                         c=_checked_class_vector(path.name, arrays.get("c"), model),
                         thumbnail=_checked_thumbnail(path.name, arrays.get("thumbnail")),
                         metrics=meta.get("metrics", {}), source=meta.get("source", path.name),
+                        created=meta.get("created", time.time()))
+
+
+def _stored_from_arrays(arrays: dict[str, np.ndarray], name: str) -> StoredLatent:
+    """A latent from the arrays of a file this server wrote (its session folder), without a model."""
+    meta = _checked_meta(name, arrays["meta"])
+    latent = torch.from_numpy(np.asarray(arrays["latent"], dtype=np.float32))
+    c = arrays.get("c")
+    return StoredLatent(name=name, model_id=meta["model_id"], space=meta["space"], tensor=latent,
+                        c=None if c is None else torch.from_numpy(np.asarray(c, dtype=np.float32)),
+                        thumbnail=_checked_thumbnail(name, arrays.get("thumbnail")),
+                        metrics=meta.get("metrics", {}), source=meta.get("source", ""),
                         created=meta.get("created", time.time()))
 
 
@@ -333,23 +400,65 @@ def _from_official(w: torch.Tensor, model: GanModel, model_id: str, name: str, s
                         source=source)
 
 
+INDEX_FILE = "index.json"
+PERSISTENT_PREFIX = "browser-"  # session ids of browsers that keep a token: their stores are kept on disk
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
+_SAFE_FILE = re.compile(r"^[0-9a-f]{32}\.npz$")
+
+
+def persistent_id(token: str) -> str | None:
+    """The session id for a browser's saved token, or None when the token is not one ganlab issued."""
+    return PERSISTENT_PREFIX + token if isinstance(token, str) and _TOKEN.match(token) else None
+
+
+def new_token() -> str:
+    """An unguessable token for a browser to keep (it names its saved latents)."""
+    return secrets.token_urlsafe(32)
+
+
 class SessionRegistry:
     """Latent stores of all browser sessions, on the server: idle ones are dropped, their number capped."""
 
-    def __init__(self, idle_seconds: float = 6 * 3600, max_sessions: int = 500, max_latents: int = 64):
+    def __init__(self, idle_seconds: float = 6 * 3600, max_sessions: int = 500, max_latents: int = 64,
+                 root: Path | None = None, keep_days: float = 7.0):
+        """`root`: where the stores of browser sessions (ids from `persistent_id`) are kept across
+        restarts; those not used for `keep_days` are deleted."""
         self.idle_seconds, self.max_sessions, self.max_latents = idle_seconds, max_sessions, max_latents
+        self.root, self.keep_days = root, keep_days
         self._stores: dict[str, LatentStore] = {}
         self._lock = threading.Lock()
+        self._swept_disk = 0.0
 
     def get(self, session_id: str) -> LatentStore:
-        """The store of `session_id`, created on first use; also sweeps idle sessions."""
+        """The store of `session_id`, created (or read back from disk) on first use; also sweeps idle ones."""
         with self._lock:
             self._sweep()
             store = self._stores.get(session_id)
             if store is None:
-                store = self._stores[session_id] = LatentStore(self.max_latents)
+                folder = self._folder(session_id)
+                store = LatentStore.load(folder, self.max_latents) if folder is not None and folder.is_dir() \
+                    else LatentStore(self.max_latents, folder)
+                self._stores[session_id] = store
             store.last_used = time.time()
+            if store.folder is not None:
+                store.folder.mkdir(parents=True, exist_ok=True)
+                os.utime(store.folder)  # the disk sweep's clock
             return store
+
+    def _folder(self, session_id: str) -> Path | None:
+        if self.root is None or not session_id.startswith(PERSISTENT_PREFIX):
+            return None
+        token = session_id.removeprefix(PERSISTENT_PREFIX)
+        return self.root / token if _TOKEN.match(token) else None
+
+    def _sweep_disk(self) -> None:
+        now = time.time()
+        if self.root is None or now - self._swept_disk < 3600 or not self.root.is_dir():
+            return
+        self._swept_disk = now
+        for folder in self.root.iterdir():
+            if folder.is_dir() and now - folder.stat().st_mtime > self.keep_days * 86400:
+                shutil.rmtree(folder, ignore_errors=True)
 
     def drop(self, session_id: str) -> None:
         """Forget a session's latents (its page is gone)."""
@@ -357,6 +466,7 @@ class SessionRegistry:
             self._stores.pop(session_id, None)
 
     def _sweep(self) -> None:
+        self._sweep_disk()
         now = time.time()
         for sid in [s for s, st in self._stores.items() if now - st.last_used > self.idle_seconds]:
             del self._stores[sid]

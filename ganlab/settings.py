@@ -50,3 +50,30 @@ def max_download_bytes() -> int | None:
     if given.isdigit():
         return int(given) << 20
     return 4096 << 20 if public() else None
+
+
+def state_dir() -> Path:
+    """Where the app keeps visitors' saved latents between restarts: `GANLAB_STATE`, else under the cache."""
+    env = os.environ.get("GANLAB_STATE")
+    return Path(env) if env else cache_dir() / "sessions"
+
+
+def browser_secret() -> str:
+    """The key the app encrypts the token kept in visitors' browsers with: `GANLAB_BROWSER_SECRET`, else
+    one made once and kept in the state folder (a new key each start would orphan every saved session)."""
+    env = os.environ.get("GANLAB_BROWSER_SECRET")
+    if env:
+        return env
+    path = state_dir() / "browser-secret"
+    try:
+        return path.read_text().strip()
+    except OSError:
+        import secrets
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_hex(32)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(key)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+        return path.read_text().strip()

@@ -194,3 +194,43 @@ def test_text_arrays_and_oversized_numbers_are_refused_with_a_message(model, tmp
                 meta=np.array(json.dumps({"model_id": "toyfaces-64", "space": "w+", "metrics": {"psnr": 10 ** 400}})))
     with pytest.raises(GanlabError, match="finite numbers"):
         load_latent_file(huge, model, "toyfaces-64")
+
+
+def test_a_saved_store_comes_back_whole_after_a_restart(model, tmp_path):
+    from ganlab.session import INDEX_FILE
+
+    folder = tmp_path / "session"
+    folder.mkdir()
+    store = LatentStore(folder=folder)
+    a = store.add(StoredLatent("alpha", "toyfaces-64", "w+", _ws(model, 1), metrics={"psnr": 20.5},
+                               thumbnail=np.full((8, 8, 3), 7, np.uint8)), model)
+    store.add(StoredLatent("beta", "toyfaces-64", "w+", _ws(model, 2)), model)
+    store.add(StoredLatent("gamma", "toyfaces-64", "w+", _ws(model, 3)), model)
+    store.rename("alpha", "renamed")
+    store.delete("beta")
+    back = LatentStore.load(folder)
+    assert back.names() == store.names() == ["gamma", "renamed"]
+    got = back.get("renamed")
+    assert torch.equal(got.tensor, a.tensor) and got.metrics == {"psnr": 20.5} and got.thumbnail[0, 0, 0] == 7
+    assert len(list(folder.glob("*.npz"))) == 2 and (folder / INDEX_FILE).is_file()
+    back.add(StoredLatent("delta", "toyfaces-64", "w+", _ws(model, 4)), model)
+    assert LatentStore.load(folder).names() == ["gamma", "renamed", "delta"]
+
+
+def test_only_browser_sessions_are_kept_on_disk_and_old_ones_are_swept(model, tmp_path):
+    import os
+
+    from ganlab.session import SessionRegistry, new_token, persistent_id
+
+    sid = persistent_id(new_token())
+    assert persistent_id("../../etc") is None and persistent_id("") is None
+    first = SessionRegistry(root=tmp_path)
+    first.get(sid).add(StoredLatent("kept", "toyfaces-64", "w+", _ws(model)), model)
+    first.get("gradio-hash").add(StoredLatent("memory only", "toyfaces-64", "w+", _ws(model)), model)
+    assert [p.name for p in tmp_path.iterdir()] == [sid.removeprefix("browser-")]
+    restarted = SessionRegistry(root=tmp_path)
+    assert restarted.get(sid).names() == ["kept"] and restarted.get("gradio-hash").names() == []
+    old = tmp_path / sid.removeprefix("browser-")
+    os.utime(old, (0, 0))
+    SessionRegistry(root=tmp_path, keep_days=7).get("someone-else")
+    assert not old.exists()

@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import gradio as gr
 import numpy as np
 from PIL import Image
 
 from ganlab.models.pool import ModelPool
 from ganlab.models.registry import Registry, load_model
-from ganlab.session import PhotoOrigin, SessionRegistry
+from ganlab.session import PhotoOrigin, SessionRegistry, new_token, persistent_id
 
 DISPLAY_PX = 256
 
@@ -96,8 +97,6 @@ class AppContext:
     def follow_models(self, dropdown, kind: str | None = None) -> None:
         """Keep a model dropdown's choices to what its session may use (models it added included),
         refreshed whenever the visitor opens it."""
-        import gradio as gr
-
         def choices(request: gr.Request):
             sid = session_id(request)
             ids = self.model_ids(kind, sid) if kind else [s.id for s in self.registry.list(sid)]
@@ -116,9 +115,35 @@ def upload_name(source) -> str | None:
     return Path(source).name if isinstance(source, (str, Path)) else None
 
 
+_BROWSERS: dict[str, str] = {}  # a page's Gradio session hash -> the session id its browser keeps
+_BROWSERS_LOCK = threading.Lock()
+
+
+def bind_browser(request, token: str) -> str:
+    """When a page loads: from now on its session is the one its browser keeps (`token`, saved in the
+    browser), so its latents survive reloads and restarts. Returns the token the browser should keep
+    (a new one when it had none, or one ganlab did not issue)."""
+    sid = persistent_id(token)
+    if sid is None:
+        token = new_token()
+        sid = persistent_id(token)
+    with _BROWSERS_LOCK:
+        _BROWSERS[request.session_hash] = sid
+    return token
+
+
+def unbind_browser(request) -> str | None:
+    """When a page closes: its session id, if no other open page of the same browser still uses it."""
+    with _BROWSERS_LOCK:
+        sid = _BROWSERS.pop(request.session_hash, None) or request.session_hash
+        return None if sid in _BROWSERS.values() else sid
+
+
 def session_id(request) -> str:
     """The browser session's key for server-side state (a fixed key when run outside a browser)."""
-    return request.session_hash or "local"
+    with _BROWSERS_LOCK:
+        bound = _BROWSERS.get(request.session_hash)
+    return bound or request.session_hash or "local"
 
 
 def side_by_side(left: np.ndarray, right: np.ndarray, size: int = 512) -> np.ndarray:

@@ -26,13 +26,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def app_url(tmp_path_factory):
-    """The app, started as `python app.py` would be, on a free port; stopped after the session."""
-    port = _free_port()
-    log = tmp_path_factory.mktemp("app") / "app.log"
+def launch_app(port: int, folder: Path, **env_extra: str) -> subprocess.Popen:
+    """`python app.py` on 127.0.0.1:`port` (cache and log under `folder`), once it answers."""
+    log = folder / f"app-{port}-{time.time_ns()}.log"
     env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GANLAB_OFFLINE": "1",
-           "GANLAB_CACHE": str(tmp_path_factory.mktemp("cache")), "GRADIO_ANALYTICS_ENABLED": "False"}
+           "GANLAB_CACHE": str(folder / "cache"), "GRADIO_ANALYTICS_ENABLED": "False", **env_extra}
     with open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
@@ -42,18 +40,28 @@ def app_url(tmp_path_factory):
             pytest.fail(f"app exited early:\n{log.read_text()[-3000:]}")
         try:
             urllib.request.urlopen(url, timeout=2)
-            break
+            return proc
         except OSError:
             time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail(f"app did not answer within 120 s:\n{log.read_text()[-3000:]}")
-    yield url
+    proc.kill()
+    pytest.fail(f"app did not answer within 120 s:\n{log.read_text()[-3000:]}")
+
+
+def stop_app(proc: subprocess.Popen) -> None:
     proc.terminate()
     try:
         proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory):
+    """The app, started as `python app.py` would be, on a free port; stopped after the session."""
+    port = _free_port()
+    proc = launch_app(port, tmp_path_factory.mktemp("app"))
+    yield f"http://127.0.0.1:{port}/"
+    stop_app(proc)
 
 
 @pytest.fixture(scope="session")

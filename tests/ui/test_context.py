@@ -58,3 +58,18 @@ def test_learned_directions_per_session_and_model_are_capped_oldest_first():
         edits.keep_learned("s", "toyfaces-64", f"d{i}")
     kept = edits.user[("s", "toyfaces-64")]
     assert len(kept) == MAX_LEARNED and kept[0] == "d5" and kept[-1] == f"d{MAX_LEARNED + 4}"
+
+
+def test_a_page_takes_the_session_its_browser_keeps():
+    from types import SimpleNamespace
+
+    from ganlab.ui.context import bind_browser, session_id, unbind_browser
+
+    page_a, page_b = SimpleNamespace(session_hash="hash-a"), SimpleNamespace(session_hash="hash-b")
+    token = bind_browser(page_a, "")  # a first visit: the browser is given a token to keep
+    assert len(token) >= 32 and session_id(page_a) == "browser-" + token
+    assert bind_browser(page_b, token) == token and session_id(page_b) == session_id(page_a)  # a second tab
+    assert bind_browser(SimpleNamespace(session_hash="hash-c"), "guess") != "guess"  # not one ganlab issued
+    assert unbind_browser(page_a) is None          # the other tab still uses the session
+    assert unbind_browser(page_b) == "browser-" + token
+    assert session_id(page_b) == "hash-b"
