@@ -17,9 +17,11 @@ MAX_UPLOAD = "100mb"  # a 6000x4000 photo as PNG fits; larger uploads get Gradio
 
 
 def build_app(ctx: AppContext | None = None) -> gr.Blocks:
-    ctx = ctx or AppContext(sessions=SessionRegistry(root=settings.state_dir()))
-    # Gradio's cached uploads and outputs are deleted hourly once a day old.
-    with gr.Blocks(title="ganlab", delete_cache=(3600, 24 * 3600)) as demo:
+    ctx = ctx or AppContext(sessions=SessionRegistry(idle_seconds=settings.session_idle_seconds(),
+                                                     root=settings.state_dir()))
+    # Gradio's cached uploads and outputs are deleted once older than a day (GANLAB_UPLOAD_CACHE_S).
+    age = settings.upload_cache_seconds()
+    with gr.Blocks(title="ganlab", delete_cache=(int(min(3600, age / 2)), int(age))) as demo:
         gr.Markdown("# ganlab\nGAN inversion and latent editing in the browser.")
         with gr.Tabs() as tabs:
             with gr.Tab("Align", id="align"):

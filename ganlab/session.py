@@ -20,6 +20,7 @@ import uuid
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -422,9 +423,11 @@ class SessionRegistry:
     def __init__(self, idle_seconds: float = 6 * 3600, max_sessions: int = 500, max_latents: int = 64,
                  root: Path | None = None, keep_days: float = 7.0):
         """`root`: where the stores of browser sessions (ids from `persistent_id`) are kept across
-        restarts; those not used for `keep_days` are deleted."""
+        restarts; those not used for `keep_days` are deleted. `on_expire(session_id)`, when set, is
+        called (outside the lock) for each session dropped for being idle or over the count."""
         self.idle_seconds, self.max_sessions, self.max_latents = idle_seconds, max_sessions, max_latents
         self.root, self.keep_days = root, keep_days
+        self.on_expire: Callable[[str], None] | None = None
         self._stores: dict[str, LatentStore] = {}
         self._lock = threading.Lock()
         self._swept_disk = 0.0
@@ -432,18 +435,25 @@ class SessionRegistry:
     def get(self, session_id: str) -> LatentStore:
         """The store of `session_id`, created (or read back from disk) on first use; also sweeps idle ones."""
         with self._lock:
-            self._sweep()
-            store = self._stores.get(session_id)
-            if store is None:
-                folder = self._folder(session_id)
-                store = LatentStore.load(folder, self.max_latents) if folder is not None and folder.is_dir() \
-                    else LatentStore(self.max_latents, folder)
-                self._stores[session_id] = store
-            store.last_used = time.time()
-            if store.folder is not None:
-                store.folder.mkdir(parents=True, exist_ok=True)
-                os.utime(store.folder)  # the disk sweep's clock
-            return store
+            expired = self._sweep(keep=session_id)
+            store = self._get(session_id)
+        for sid in expired:
+            if self.on_expire is not None:
+                self.on_expire(sid)
+        return store
+
+    def _get(self, session_id: str) -> LatentStore:
+        store = self._stores.get(session_id)
+        if store is None:
+            folder = self._folder(session_id)
+            store = LatentStore.load(folder, self.max_latents) if folder is not None and folder.is_dir() \
+                else LatentStore(self.max_latents, folder)
+            self._stores[session_id] = store
+        store.last_used = time.time()
+        if store.folder is not None:
+            store.folder.mkdir(parents=True, exist_ok=True)
+            os.utime(store.folder)  # the disk sweep's clock
+        return store
 
     def _folder(self, session_id: str) -> Path | None:
         if self.root is None or not session_id.startswith(PERSISTENT_PREFIX):
@@ -465,14 +475,18 @@ class SessionRegistry:
         with self._lock:
             self._stores.pop(session_id, None)
 
-    def _sweep(self) -> None:
+    def _sweep(self, keep: str = "") -> list[str]:
+        """Drop idle stores (and the oldest past the count); returns their ids."""
         self._sweep_disk()
         now = time.time()
-        for sid in [s for s, st in self._stores.items() if now - st.last_used > self.idle_seconds]:
+        gone = [s for s, st in self._stores.items() if now - st.last_used > self.idle_seconds and s != keep]
+        for sid in gone:
             del self._stores[sid]
         while len(self._stores) >= self.max_sessions:
-            oldest = min(self._stores, key=lambda s: self._stores[s].last_used)
+            oldest = min((s for s in self._stores if s != keep), key=lambda s: self._stores[s].last_used)
             del self._stores[oldest]
+            gone.append(oldest)
+        return gone
 
     def __len__(self) -> int:
         return len(self._stores)

@@ -77,3 +77,21 @@ def browser_secret() -> str:
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
         return path.read_text().strip()
+
+
+def session_idle_seconds() -> float:
+    """How long the app keeps an idle visitor's in-memory state: `GANLAB_SESSION_IDLE_S`, default 6 hours."""
+    given = os.environ.get("GANLAB_SESSION_IDLE_S", "").strip()
+    try:
+        return float(given) if given else 6 * 3600.0
+    except ValueError:
+        return 6 * 3600.0
+
+
+def upload_cache_seconds() -> float:
+    """How long Gradio keeps uploads and outputs: `GANLAB_UPLOAD_CACHE_S`, default a day."""
+    given = os.environ.get("GANLAB_UPLOAD_CACHE_S", "").strip()
+    try:
+        return max(10.0, float(given)) if given else 24 * 3600.0
+    except ValueError:
+        return 24 * 3600.0

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import gradio as gr
 from PIL import Image
 
+from ganlab import settings
 from ganlab.align import NoFaceFound, align_image, center_crop_resize, draw_preview, load_image
 from ganlab.align.images import ImageSource
 from ganlab.errors import GanlabError
@@ -54,7 +55,8 @@ class AlignHandles:
 def build(ctx: AppContext) -> AlignHandles:
     gr.Markdown("Faces are cropped exactly as FFHQ was (eyes and mouth at fixed places), which StyleGAN2 face "
                 "models need. dlib landmarks work offline; FAN is used when its weights are available.")
-    faces_state = gr.State([], time_to_live=3600)  # holds the whole photo: not kept past an idle hour
+    # It holds the whole photo (for paste-back): it goes when the session does.
+    faces_state = gr.State([], time_to_live=settings.session_idle_seconds())
     chosen = gr.State(0)
     with gr.Row():
         with gr.Column():

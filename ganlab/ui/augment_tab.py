@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from ganlab import settings
 from ganlab.augment.gallery import augment, export_zip, gallery_items, grid_png
 from ganlab.augment.transforms import TRANSFORMS
 from ganlab.augment.walks import load_walks
@@ -48,7 +49,7 @@ def _walks(model_id: str, model):
 
 def build(ctx: AppContext) -> None:
     models = ctx.model_ids("biggan")
-    state = gr.State(None, time_to_live=3600)
+    state = gr.State(None, time_to_live=settings.session_idle_seconds())
     with gr.Row():
         with gr.Column(scale=1):
             image = gr.Image(label="Image to augment", type="filepath", image_mode=None, format="png",

@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from ganlab.models.pool import ModelPool
+from ganlab.runtime import release_memory
 from ganlab.models.registry import Registry, load_model
 from ganlab.session import PhotoOrigin, SessionRegistry, new_token, persistent_id
 
@@ -32,10 +33,17 @@ class AppContext:
 
     def __post_init__(self) -> None:
         self.pool = ModelPool(lambda model_id: load_model(self.registry, model_id))
+        self.sessions.on_expire = self._expire
+
+    def _expire(self, session_id: str) -> None:
+        """A session idle past the registry's limit (its page may never have said goodbye)."""
+        self.forget(session_id)
+        release_memory()
 
     def new_cancel(self, session_id: str) -> threading.Event:
         """A fresh cancellation event for this session's next long-running job (Stop sets it, and the
         events of its jobs still queued or running: a second Start must not make the first unstoppable)."""
+        self.sessions.get(session_id)
         event = threading.Event()
         events = [e for e in self._cancels.get(session_id, []) if not e.is_set()][-7:]
         self._cancels[session_id] = events + [event]
@@ -43,6 +51,7 @@ class AppContext:
 
     def temp_dir(self, session_id: str) -> Path:
         """A new folder for this session's downloads (videos, zips, latents), deleted when it is forgotten."""
+        self.sessions.get(session_id)  # activity: the session's idle clock restarts
         folder = Path(tempfile.mkdtemp(prefix="ganlab-"))
         self._temp_dirs.setdefault(session_id, []).append(folder)
         return folder
@@ -75,6 +84,7 @@ class AppContext:
 
     def remember_sent_face(self, session_id: str, face: Image.Image, origin: PhotoOrigin | None) -> None:
         """Note the face sent from Align, so a projection of exactly that image can be pasted back."""
+        self.sessions.get(session_id)
         if origin is None:
             self._sent_faces.pop(session_id, None)
         else:

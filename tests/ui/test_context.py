@@ -73,3 +73,17 @@ def test_a_page_takes_the_session_its_browser_keeps():
     assert unbind_browser(page_a) is None          # the other tab still uses the session
     assert unbind_browser(page_b) == "browser-" + token
     assert session_id(page_b) == "hash-b"
+
+
+def test_an_idle_session_is_forgotten_whole_even_if_its_page_never_said_goodbye():
+    import time
+
+    from ganlab.session import SessionRegistry
+
+    ctx = AppContext(sessions=SessionRegistry(idle_seconds=0.05))
+    folder = ctx.temp_dir("quiet")
+    ctx.remember_sent_face("quiet", Image.new("RGB", (8, 8)), origin=object())
+    event = ctx.new_cancel("quiet")
+    time.sleep(0.1)
+    ctx.sessions.get("busy")  # any activity sweeps
+    assert not folder.exists() and "quiet" not in ctx._sent_faces and event.is_set()
