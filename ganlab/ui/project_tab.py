@@ -113,7 +113,7 @@ def run_projection(ctx: AppContext, image: ImageSource | None, model_id: str, me
     for rec in itertools.chain([first], runner):
         if isinstance(rec, ProjectionResult):
             yield _finish(ctx, session, rec, target_u8, model_id, result_space(method, space),
-                          name or "projection", history, ctx.origin_of(session, photo))
+                          name or "projection", history, ctx.origin_of(session, photo), caveat)
             return
         history.append({"step": rec.step, "distance": rec.losses["distance"]})
         if rec.preview is not None:
@@ -125,7 +125,7 @@ def run_projection(ctx: AppContext, image: ImageSource | None, model_id: str, me
 
 
 def _finish(ctx: AppContext, session: str, result: ProjectionResult, target_u8: np.ndarray, model_id: str,
-            space: str, name: str, history: list[dict], origin: PhotoOrigin | None):
+            space: str, name: str, history: list[dict], origin: PhotoOrigin | None, caveat: str = ""):
     store = ctx.sessions.get(session)
     latent = stored_latent(result, 0, model_id, space, name, thumbnail=result.images[0])
     latent.origin = origin
@@ -134,6 +134,8 @@ def _finish(ctx: AppContext, session: str, result: ProjectionResult, target_u8: 
     lines = [f"**Done** after {result.steps_run} steps" + (f" ({result.stopped})" if result.stopped else "") + ".",
              f"PSNR {m['psnr']:.2f} dB · SSIM {m['ssim']:.3f} · {result.distance_name} {m['distance']:.4f}",
              f"Stored in this session as **{latent.name}** ({latent.space}); edit or interpolate it in the other tabs."]
+    if caveat:
+        lines.append(f"Note: {caveat}")
     return side_by_side(target_u8, result.images[0]), pd.DataFrame(history), "\n\n".join(lines)
 
 
