@@ -7,7 +7,7 @@ import os
 import gradio as gr
 
 from ganlab import settings
-from ganlab.runtime import tune_threads
+from ganlab.runtime import limit_arenas, tune_threads
 from ganlab.session import SessionRegistry
 from ganlab.ui import align_tab, augment_tab, edit_tab, interpolate_tab, models_tab, project_tab, session_tab
 from ganlab.ui.context import AppContext, bind_browser, session_id, unbind_browser
@@ -67,6 +67,7 @@ def build_app(ctx: AppContext | None = None) -> gr.Blocks:
 if __name__ == "__main__":
     host = os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1")
     port = int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
-    tune_threads()  # the allocator stays glibc's: a public app returns freed memory to the machine
+    tune_threads()
+    limit_arenas()  # handler threads share two malloc arenas: what visitors' work frees is reused or returned
     build_app().queue(default_concurrency_limit=1).launch(server_name=host, server_port=port,
                                                           max_file_size=MAX_UPLOAD)

@@ -16,6 +16,7 @@ import torch
 # glibc mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
 _ALLOCATOR_KEEP_BYTES = 1 << 30  # mallopt takes a C int: stay below 2**31
 
 
@@ -88,6 +89,17 @@ def tune_allocator() -> bool:
         return False
     ok = libc.mallopt(_M_MMAP_THRESHOLD, _ALLOCATOR_KEEP_BYTES) == 1
     return libc.mallopt(_M_TRIM_THRESHOLD, _ALLOCATOR_KEEP_BYTES) == 1 and ok
+
+
+def limit_arenas(arenas: int = 2) -> bool:
+    """Let threads share `arenas` malloc arenas (glibc gives each busy thread its own by default).
+
+    A server whose handlers run in a pool of threads otherwise keeps memory that visitors' work freed
+    spread over many arenas, where it is neither reused nor returned. Call before the threads start;
+    returns whether it took effect (glibc only).
+    """
+    libc = _libc()
+    return libc is not None and libc.mallopt(_M_ARENA_MAX, arenas) == 1
 
 
 def release_memory() -> None:

@@ -25,6 +25,7 @@ def test_allocator_tuning_takes_effect_on_glibc_and_memory_can_be_released():
     import sys
 
     assert runtime.tune_allocator() is sys.platform.startswith("linux")
+    assert runtime.limit_arenas(8) is sys.platform.startswith("linux")
     runtime.release_memory()
     x = torch.ones(64 << 20, dtype=torch.uint8)  # a large block allocates and frees normally afterwards
     assert int(x.sum()) == 64 << 20
