@@ -13,9 +13,11 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
+from ganlab import settings
+from ganlab.errors import GanlabError, WeightsUnavailable
 from ganlab.models.pool import ModelPool
-from ganlab.runtime import release_memory
 from ganlab.models.registry import Registry, load_model
+from ganlab.runtime import release_memory
 from ganlab.session import PhotoOrigin, SessionRegistry, new_token, persistent_id
 
 DISPLAY_PX = 256
@@ -115,9 +117,19 @@ class AppContext:
         dropdown.focus(choices, outputs=dropdown, queue=False)
 
     def model(self, session_id: str, model_id: str):
-        """The loaded model, if this session may use it: other sessions' models are unknown to it."""
+        """The loaded model, if this session may use it: other sessions' models are unknown to it.
+
+        In public mode a model whose weights are missing says so without what was tried or where the
+        files would go (cache paths are the server's business).
+        """
         self.registry.get(model_id, viewer=session_id)
-        return self.pool.get(model_id)
+        try:
+            return self.pool.get(model_id)
+        except WeightsUnavailable:
+            if not settings.public():
+                raise
+            raise GanlabError(f"the weights of '{model_id}' are not available on this server "
+                              "(they could not be fetched); try a bundled model") from None
 
 
 def upload_name(source) -> str | None:

@@ -90,3 +90,12 @@ def test_a_model_a_visitor_adds_is_theirs_alone_and_ends_with_their_session(ctx)
     ctx.forget("alice")
     assert not mine & {row[0] for row in models_table(ctx, "alice")}
     assert all(mid not in mine for mid, _, _ in ctx.pool.loaded())
+
+
+def test_a_public_app_says_missing_weights_are_missing_without_server_paths(ctx, monkeypatch, tmp_path):
+    monkeypatch.setenv("SPACE_ID", "someone/ganlab")
+    with pytest.raises(gr.Error) as err:
+        preview(ctx, "stylegan2-ffhq-1024", 0, 1.0, "", "visitor")
+    message = str(err.value)
+    assert "not available on this server" in message
+    assert str(tmp_path) not in message and "cache" not in message.lower() and "tried" not in message
