@@ -33,12 +33,11 @@ class DiskFull(GanlabError):
     """A write ran out of space; nothing partial of it was kept."""
 
 
-def disk_full(err: OSError, what: str, atomic: bool = True) -> GanlabError:
-    """One plain message for a failed write: a full disk, or the OS's reason. `atomic`: the write was
-    one of ours, which keep nothing partial."""
-    kept = " (nothing partial was kept)" if atomic else ""
+def disk_full(err: OSError, what: str) -> GanlabError:
+    """One plain message for a failed write of ours (which keep nothing partial): a full disk, or the
+    OS's reason."""
     if err.errno == errno.ENOSPC:
-        return DiskFull(f"the disk is full: {what} was not written{kept}")
+        return DiskFull(f"the disk is full: {what} was not written (nothing partial was kept)")
     return GanlabError(f"{what} could not be written: {err.strerror or err}")
 
 
@@ -59,15 +58,12 @@ def write_folder_atomically(folder: Path | str, fill: Callable[[Path], None], wh
         if folder.exists():
             os.replace(folder, old)
         os.replace(tmp, folder)
-    except OSError as err:
+    except BaseException as err:  # a full disk, or an interrupt: the previous folder comes back
         shutil.rmtree(tmp, ignore_errors=True)
         if old.exists() and not folder.exists():
             os.replace(old, folder)
-        raise disk_full(err, what or folder.name) from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old.exists() and not folder.exists():
-            os.replace(old, folder)
+        if isinstance(err, OSError):
+            raise disk_full(err, what or folder.name) from None
         raise
     shutil.rmtree(old, ignore_errors=True)
     return folder

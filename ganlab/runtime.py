@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import sys
 from pathlib import Path
@@ -68,7 +69,9 @@ def tune_cuda() -> None:
     torch.backends.cudnn.benchmark = True
 
 
+@functools.cache
 def _libc():
+    """glibc, loaded once (every expired app session calls `release_memory`)."""
     if not sys.platform.startswith("linux"):
         return None
     try:

@@ -121,7 +121,8 @@ class LatentStore:
                 name, file = str(entry["name"]), str(entry["file"])
                 if not _SAFE_FILE.match(file):
                     continue
-                latent = _stored_from_arrays(read_npz(folder / file), name)
+                arrays = read_npz(folder / file)
+                latent = _stored_from_arrays(arrays, _checked_meta(name, arrays["meta"]), name)
             except (GanlabError, KeyError, TypeError, ValueError, OSError):
                 continue
             store._items[name], store._files[name] = latent, file
@@ -263,22 +264,21 @@ def load_latent_file(path: Path | str, model: GanModel, model_id: str, name: str
     if "latent" not in arrays:
         raise GanlabError(f"{path.name} has no 'latent' array")
     tensor = validate_latent(model, meta["space"], torch.from_numpy(arrays["latent"]))
-    return StoredLatent(name=meta.get("name") or name, model_id=model_id, space=meta["space"], tensor=tensor,
-                        c=_checked_class_vector(path.name, arrays.get("c"), model),
-                        thumbnail=_checked_thumbnail(path.name, arrays.get("thumbnail")),
-                        metrics=meta.get("metrics", {}), source=meta.get("source", path.name),
-                        created=meta.get("created", time.time()))
+    c = _checked_class_vector(path.name, arrays.get("c"), model)
+    latent = _stored_from_arrays(arrays, meta, meta.get("name") or name, source=path.name)
+    latent.tensor, latent.c = tensor, c
+    return latent
 
 
-def _stored_from_arrays(arrays: dict[str, np.ndarray], name: str) -> StoredLatent:
-    """A latent from the arrays of a file this server wrote (its session folder), without a model."""
-    meta = _checked_meta(name, arrays["meta"])
-    latent = torch.from_numpy(np.asarray(arrays["latent"], dtype=np.float32))
+def _stored_from_arrays(arrays: dict[str, np.ndarray], meta: dict, name: str, source: str = "") -> StoredLatent:
+    """A latent from the arrays of one of our `.npz` files and its checked `meta`, as the file holds it
+    (an upload then validates tensor and class vector against its model)."""
     c = arrays.get("c")
-    return StoredLatent(name=name, model_id=meta["model_id"], space=meta["space"], tensor=latent,
+    return StoredLatent(name=name, model_id=meta["model_id"], space=meta["space"],
+                        tensor=torch.from_numpy(np.asarray(arrays["latent"], dtype=np.float32)),
                         c=None if c is None else torch.from_numpy(np.asarray(c, dtype=np.float32)),
                         thumbnail=_checked_thumbnail(name, arrays.get("thumbnail")),
-                        metrics=meta.get("metrics", {}), source=meta.get("source", ""),
+                        metrics=meta.get("metrics", {}), source=meta.get("source", source),
                         created=meta.get("created", time.time()))
 
 
