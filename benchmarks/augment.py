@@ -135,7 +135,7 @@ def evaluate_inversion(model: BigGANModel, count: int, steps: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--walks", help=f"walks file (default assets/walks/{MODEL}.npz)")
+    parser.add_argument("--walks", help=f"walks file (default: walks.npz in the model folder)")
     parser.add_argument("--samples", type=int, default=96,
                         help="images per walk and magnitude (at 24, a cell's median rests on as few as 13)")
     parser.add_argument("--invert", type=int, default=6, help="held-out objects to invert (0 = skip)")
@@ -144,9 +144,9 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device or default_device())
     model = load_model(Registry(), MODEL).to(device)
-    walks = load_walks(args.walks or default_walks_path(MODEL), model)
+    walks = load_walks(args.walks or default_walks_path(model), model)
     print(f"# learned walks and inversion on {MODEL}, {machine(device)}")
-    print(f"# walks: {args.walks or default_walks_path(MODEL)} ({walks.run})")
+    print(f"# walks: {args.walks or default_walks_path(model)} ({walks.run})")
     started = time.perf_counter()
     yardstick(args.samples)
     gen = torch.Generator().manual_seed(0)

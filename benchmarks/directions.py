@@ -133,7 +133,7 @@ def main() -> None:
     model = load_model(Registry(), MODEL_ID)
     judge = cached_judge("faces")
     print("# judge held-out accuracy: " + ", ".join(f"{k} {v:.3f}" for k, v in judge.accuracy.items()))
-    path = shipped_path(MODEL_ID)
+    path = shipped_path(model)
     if args.ship:
         start = time.perf_counter()
         shipped = ship_directions(model, judge, n=args.n)

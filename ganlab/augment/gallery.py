@@ -63,6 +63,17 @@ class Augmentation:
 class Gallery:
     augmentations: list[Augmentation]
     notes: list[str]                  # clamped magnitudes, per-image fallbacks
+    source: str = ""                  # the image they were made from, for the labels
+    class_name: str = ""
+
+    def save_grid(self, path: str | Path, cols: int | None = None) -> Path:
+        """A captioned grid PNG of every augmentation."""
+        grid_png(self.augmentations, path, cols)
+        return Path(path)
+
+    def save_zip(self, path: str | Path) -> Path:
+        """A zip of every augmentation as a PNG, with `labels.csv`."""
+        return export_zip(self.augmentations, path, self.source, self.class_name)
 
 
 def jittered(z: torch.Tensor, seed: int | None, jitter: float, truncation: float) -> torch.Tensor:
@@ -282,8 +293,8 @@ def _folder_job(model_id: str, transforms: Sequence[str] | None, per_image: int,
         raise GanlabError(f"{model_id} is a {model.kind} model; augmentation needs a BigGAN model")
     if cls.strip().lower() != AUTO:
         cls = model.class_names[find_class(cls, model.class_names)]
-    walks_file = Path(walks_path) if walks_path else default_walks_path(model_id)
-    walks = load_walks(walks_file, model) if walks_path or walks_file.is_file() else None
+    walks_file = Path(walks_path) if walks_path else default_walks_path(model)
+    walks = load_walks(walks_file, model, own=not walks_path) if walks_path or walks_file.is_file() else None
     missing = [t for t in transforms if walks is None or t not in walks.walks]
     if missing:
         print(f"no learned walks for {', '.join(missing)} (looked in {walks_file}); "

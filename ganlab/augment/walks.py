@@ -32,13 +32,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ganlab import settings
 from ganlab.augment.transforms import EDIT_LOSS_NAME, TRANSFORMS, clamp_magnitude, edit, masked_l2, spec
 from ganlab.errors import GanlabError, ShapeError
 from ganlab.fileio import write_atomically
 from ganlab.invert.projector import ProjectionStep
 from ganlab.models.base import check_shape
 from ganlab.models.biggan import BigGANModel
+from ganlab.models.folder import WALKS, helper_path
 
 FORMAT = 2
 READS = (1, 2)      # format 1: shared walks only
@@ -94,9 +94,9 @@ class WalkSet:
         return z + alpha * walk.step(c, z), note
 
 
-def default_walks_path(model_id: str) -> Path:
-    """Where walks for a bundled model ship: assets/walks/MODEL.npz."""
-    return settings.assets_dir() / "walks" / f"{model_id}.npz"
+def default_walks_path(model: BigGANModel) -> Path:
+    """Where `model`'s walks live: walks.npz in its folder."""
+    return helper_path(model, WALKS)
 
 
 def save_walks(walks: WalkSet, path: str | Path) -> Path:
@@ -115,8 +115,9 @@ def save_walks(walks: WalkSet, path: str | Path) -> Path:
     return write_atomically(path, buf.getvalue())
 
 
-def load_walks(path: str | Path, model: BigGANModel | None = None) -> WalkSet:
-    """Walks from `path`; refused (GanlabError) when they were trained for another model than `model`."""
+def load_walks(path: str | Path, model: BigGANModel | None = None, own: bool = False) -> WalkSet:
+    """Walks from `path`; refused (GanlabError) when they were trained for another model than `model`
+    (`own`: the file is in `model`'s folder, so only the sizes must agree)."""
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as data:
@@ -138,6 +139,8 @@ def load_walks(path: str | Path, model: BigGANModel | None = None) -> WalkSet:
     if meta.get("format") not in READS:
         raise GanlabError(f"{path} has walks format {meta.get('format')}, this ganlab reads formats {READS}")
     classes = None if offsets is None else offsets.shape[1]
+    if model is not None and own:
+        result.model_id = model.name
     if model is not None and (result.model_id != model.name or result.z_dim != model.z_dim
                               or classes not in (None, model.num_classes)):
         per_class = "" if classes is None else f", {classes} classes"
@@ -229,7 +232,7 @@ def run_train_walks(model_id: str, transforms: list[str] | None, steps: int, bat
                     device: str | None, lr: float = 0.05, seed: int = 0, per_class: bool = True,
                     init: str | Path | None = None) -> int:
     """CLI `train-walks`: train walks for `model_id` (further from the walks file `init`, when given)
-    and save them (default assets/walks/MODEL.npz)."""
+    and save them (default: walks.npz in the model's folder)."""
     from ganlab.models.pool import default_device
     from ganlab.models.registry import Registry, load_model
 
@@ -238,7 +241,7 @@ def run_train_walks(model_id: str, transforms: list[str] | None, steps: int, bat
     model = load_model(registry, model_id).to(device or default_device())
     if model.kind != "biggan":
         raise GanlabError(f"{model_id} is a {model.kind} model; learned walks are for BigGAN models")
-    out = Path(out) if out else default_walks_path(model_id)
+    out = Path(out) if out else default_walks_path(model)
     start = load_walks(init, model) if init else None
     result = None
     with tqdm(total=steps, desc=f"training walks for {model_id}", unit="step") as bar:

@@ -6,6 +6,7 @@ import threading
 
 from ganlab.edit.directions import Direction, ganspace, load_directions, sefa, shipped_path
 from ganlab.errors import GanlabError
+from ganlab.models.folder import DIRECTIONS, has_helper
 from ganlab.models.stylegan2_model import StyleGAN2Model
 
 SOURCES = ("learned", "ganspace", "sefa")
@@ -31,5 +32,6 @@ def _compute(model: StyleGAN2Model, source: str) -> list[Direction]:
         return ganspace(model, n_samples=5000, n_components=COMPONENTS)
     if source == "sefa":
         return sefa(model, n_components=COMPONENTS)
-    path = shipped_path(model.name)
-    return load_directions(path, model.name, model.w_dim) if path.is_file() else []
+    if not has_helper(model, DIRECTIONS):
+        return []
+    return load_directions(shipped_path(model), model.name, model.w_dim, own=True)

@@ -20,11 +20,11 @@ import torch
 from sklearn.model_selection import StratifiedKFold, cross_validate
 from sklearn.svm import LinearSVC
 
-from ganlab import settings
 from ganlab.errors import GanlabError, ShapeError
 from ganlab.fileio import write_atomically
 from ganlab.invert.losses import Distance
 from ganlab.invert.projector import ProjectionConfig, ProjectionResult, project
+from ganlab.models.folder import DIRECTIONS, helper_path
 from ganlab.models.stylegan2 import FullyConnectedLayer, Generator
 from ganlab.models.stylegan2_model import StyleGAN2Model
 
@@ -362,9 +362,10 @@ def save_directions(directions: Sequence[Direction], path: Path | str) -> Path:
     return write_atomically(path, buf.getvalue())
 
 
-def load_directions(path: Path | str, model_id: str, w_dim: int) -> list[Direction]:
+def load_directions(path: Path | str, model_id: str, w_dim: int, own: bool = False) -> list[Direction]:
     """Read a file from `save_directions` for model `model_id`; directions made for another model are
-    refused (a W direction means nothing in another generator's W)."""
+    refused (a W direction means nothing in another generator's W). `own`: the file is in the model's
+    folder, so it belongs to it whatever the model was called when it was written."""
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as data:
@@ -375,6 +376,8 @@ def load_directions(path: Path | str, model_id: str, w_dim: int) -> list[Directi
     if meta.get("format") != FILE_FORMAT:
         raise GanlabError(f"{path.name} is not a ganlab directions file")
     entries = meta["directions"]
+    if own:
+        entries = [{**e, "model_id": model_id} for e in entries]
     foreign = sorted({e["model_id"] for e in entries} - {model_id})
     if foreign:
         raise GanlabError(f"{path.name} holds directions for model {', '.join(map(repr, foreign))}, not "
@@ -389,9 +392,9 @@ def load_directions(path: Path | str, model_id: str, w_dim: int) -> list[Directi
             for e, v, n in zip(entries, vectors, normals)]
 
 
-def shipped_path(model_id: str) -> Path:
-    """Where the bundled directions of `model_id` live (`assets/directions/<id>.npz`)."""
-    return settings.assets_dir() / "directions" / f"{model_id}.npz"
+def shipped_path(model: StyleGAN2Model) -> Path:
+    """Where `model`'s saved directions live: directions.npz in its folder."""
+    return helper_path(model, DIRECTIONS)
 
 
 class Labeller(Protocol):

@@ -23,6 +23,7 @@ from ganlab.invert.netio import (Renderer, TrainProgress, TrainState, check_tied
                                  resume_train_state, run_net_weights, save_net, save_train_state, show_progress,
                                  stage_lr, training_distance)
 from ganlab.models.base import check_shape
+from ganlab.models.folder import ENCODER, has_helper, helper_path
 from ganlab.models.stylegan2_model import StyleGAN2Model
 
 MODEL_TYPE = "ganlab-encoder"
@@ -93,8 +94,12 @@ def build_encoder(model: StyleGAN2Model, cfg: EncoderConfig | None = None) -> En
     return enc.to(model.device)
 
 
-def check_fits(enc: Encoder, model: StyleGAN2Model) -> None:
+def check_fits(enc: Encoder, model: StyleGAN2Model, own: bool = False) -> None:
+    """Refuse a net made for another generator; `own`: found in `model`'s folder, so made for it whatever
+    the model is called now (only the sizes must agree)."""
     c = enc.cfg
+    if own:
+        c.model_id = model.name
     check_tied("encoder", c.model_id, model.name, {"num_ws": (c.num_ws, model.num_ws), "w_dim": (c.w_dim, model.w_dim),
                                                    "resolution": (c.resolution, model.resolution)}, "train-encoder")
 
@@ -103,23 +108,16 @@ def save_encoder(enc: Encoder, folder: Path | str) -> Path:
     return save_net(enc, MODEL_TYPE, enc.cfg, folder)
 
 
-def load_encoder(folder: Path | str, model: StyleGAN2Model) -> Encoder:
-    """Read a folder written by `save_encoder`, refusing one made for a different generator."""
+def load_encoder(folder: Path | str, model: StyleGAN2Model, own: bool = False) -> Encoder:
+    """Read a folder written by `save_encoder`, refusing one made for a different generator (`check_fits`)."""
     enc = load_net(folder, {MODEL_TYPE: lambda cfg: Encoder(EncoderConfig(**cfg))}, "encoder")
-    check_fits(enc, model)
+    check_fits(enc, model, own)
     return enc.to(model.device)
 
 
-def encoder_folder(model_id: str) -> Path:
-    from ganlab.settings import assets_dir
-
-    return assets_dir() / "encoders" / model_id
-
-
 def find_encoder(model: StyleGAN2Model) -> Encoder | None:
-    """The shipped encoder for `model`, or None when there is none (hybrid inversion then falls back)."""
-    folder = encoder_folder(model.name)
-    return load_encoder(folder, model) if (folder / "config.json").is_file() else None
+    """The encoder in `model`'s folder, or None when there is none (hybrid inversion then falls back)."""
+    return load_encoder(helper_path(model, ENCODER), model, own=True) if has_helper(model, ENCODER) else None
 
 
 # --- training -------------------------------------------------------------------------------------
@@ -208,7 +206,7 @@ def export_encoder(run_dir: Path | str, out_dir: Path | str, model: StyleGAN2Mod
 
 def run_train_encoder(model_id: str, steps: int, batch: int, run_dir: Path | str | None, export: bool,
                       device: str | None, lr: float = 1e-3, real_weight: float = 1.0, anneal: bool = False) -> int:
-    """`python -m ganlab train-encoder --model NAME`: train (resuming), optionally export to assets.
+    """`python -m ganlab train-encoder --model NAME`: train (resuming), optionally export to the model's folder.
 
     StyleGAN2 models get an image -> ws encoder; BigGAN models an image -> (z, class) encoder. Resuming
     to more steps with other `lr` / `real_weight` / `anneal` is a new stage (e.g. a final annealed fine-tune).
@@ -233,5 +231,5 @@ def run_train_encoder(model_id: str, steps: int, batch: int, run_dir: Path | str
         exporter = export_encoder
     show_progress(records, steps, f"training the encoder for {model_id}")
     if export:
-        print(f"exported the encoder to {exporter(run_dir, encoder_folder(model_id), model)}")
+        print(f"exported the encoder to {exporter(run_dir, helper_path(model, ENCODER), model)}")
     return 0

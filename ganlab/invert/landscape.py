@@ -31,6 +31,7 @@ from ganlab.invert.netio import (Renderer, TrainProgress, TrainState, check_tied
                                  stage_lr, training_distance)
 from ganlab.invert.projector import ProjectionResult, ProjectionStep, result_from_ws
 from ganlab.models.base import check_shape
+from ganlab.models.folder import LANDSCAPE, has_helper, helper_path
 from ganlab.models.stylegan2_model import StyleGAN2Model
 
 MODEL_TYPE = "ganlab-landscape"
@@ -81,8 +82,12 @@ class LandscapeMap(nn.Module):
         return self.w_avg + ws.view(-1, self.cfg.num_ws, self.cfg.w_dim)
 
 
-def check_fits(lmap: LandscapeMap, model: StyleGAN2Model) -> None:
+def check_fits(lmap: LandscapeMap, model: StyleGAN2Model, own: bool = False) -> None:
+    """Refuse a net made for another generator; `own`: found in `model`'s folder, so made for it whatever
+    the model is called now (only the sizes must agree)."""
     c = lmap.cfg
+    if own:
+        c.model_id = model.name
     check_tied("landscape map", c.model_id, model.name, {"num_ws": (c.num_ws, model.num_ws),
                                                          "w_dim": (c.w_dim, model.w_dim),
                                                          "resolution": (c.resolution, model.resolution)},
@@ -105,23 +110,16 @@ def save_landscape(lmap: LandscapeMap, folder: Path | str) -> Path:
     return save_net(lmap, MODEL_TYPE, lmap.cfg, folder)
 
 
-def load_landscape(folder: Path | str, model: StyleGAN2Model) -> LandscapeMap:
-    """Read a folder written by `save_landscape`, refusing one made for a different generator."""
+def load_landscape(folder: Path | str, model: StyleGAN2Model, own: bool = False) -> LandscapeMap:
+    """Read a folder written by `save_landscape`, refusing one made for a different generator (`check_fits`)."""
     lmap = load_net(folder, {MODEL_TYPE: lambda cfg: LandscapeMap(LandscapeConfig(**cfg))}, "landscape")
-    check_fits(lmap, model)
+    check_fits(lmap, model, own)
     return lmap.to(model.device)
 
 
-def landscape_folder(model_id: str) -> Path:
-    from ganlab.settings import assets_dir
-
-    return assets_dir() / "landscapes" / model_id
-
-
 def find_landscape(model: StyleGAN2Model) -> LandscapeMap | None:
-    """The shipped theta for `model`, or None when there is none."""
-    folder = landscape_folder(model.name)
-    return load_landscape(folder, model) if (folder / "config.json").is_file() else None
+    """The theta in `model`'s folder, or None when there is none."""
+    return load_landscape(helper_path(model, LANDSCAPE), model, own=True) if has_helper(model, LANDSCAPE) else None
 
 
 # --- inversion ------------------------------------------------------------------------------------
@@ -268,7 +266,7 @@ def export_landscape(run_dir: Path | str, out_dir: Path | str, model: StyleGAN2M
 
 def run_train_landscape(model_id: str, steps: int, batch: int, run_dir: Path | str | None, export: bool,
                         device: str | None) -> int:
-    """`python -m ganlab train-landscape --model NAME`: train (resuming), optionally export to assets."""
+    """`python -m ganlab train-landscape --model NAME`: train (resuming), optionally export to the model's folder."""
     from ganlab.models.pool import default_device
     from ganlab.models.registry import Registry, load_model
 
@@ -280,5 +278,5 @@ def run_train_landscape(model_id: str, steps: int, batch: int, run_dir: Path | s
                               device=device or default_device())
     show_progress(records, steps, f"training the landscape map for {model_id}")
     if export:
-        print(f"exported the landscape map to {export_landscape(run_dir, landscape_folder(model_id), model)}")
+        print(f"exported the landscape map to {export_landscape(run_dir, helper_path(model, LANDSCAPE), model)}")
     return 0

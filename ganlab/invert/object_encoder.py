@@ -24,6 +24,7 @@ from ganlab.invert.netio import (TrainProgress, TrainState, check_tied, load_net
                                  run_net_weights, save_net, save_train_state, stage_lr, training_distance)
 from ganlab.models.base import check_shape
 from ganlab.models.biggan import Z_BOUND, BigGANModel, find_class
+from ganlab.models.folder import ENCODER, has_helper, helper_path
 
 MODEL_TYPE = "ganlab-object-encoder"
 LabelledRenderer = Callable[[int, int], tuple[np.ndarray, np.ndarray]]  # (n, seed) -> uint8 images, classes
@@ -63,8 +64,12 @@ class ObjectEncoder(nn.Module):
         return Z_BOUND * torch.tanh(self.z_head(h)), self.class_head(h)
 
 
-def check_fits(enc: ObjectEncoder, model: BigGANModel) -> None:
+def check_fits(enc: ObjectEncoder, model: BigGANModel, own: bool = False) -> None:
+    """Refuse a net made for another generator; `own`: found in `model`'s folder, so made for it whatever
+    the model is called now (only the sizes must agree)."""
     c = enc.cfg
+    if own:
+        c.model_id = model.name
     check_tied("encoder", c.model_id, model.name, {"z_dim": (c.z_dim, model.z_dim),
                                                    "classes": (c.num_classes, model.num_classes),
                                                    "resolution": (c.resolution, model.resolution)}, "train-encoder")
@@ -74,18 +79,15 @@ def save_object_encoder(enc: ObjectEncoder, folder: Path | str) -> Path:
     return save_net(enc, MODEL_TYPE, enc.cfg, folder)
 
 
-def load_object_encoder(folder: Path | str, model: BigGANModel) -> ObjectEncoder:
+def load_object_encoder(folder: Path | str, model: BigGANModel, own: bool = False) -> ObjectEncoder:
     enc = load_net(folder, {MODEL_TYPE: lambda cfg: ObjectEncoder(ObjectEncoderConfig(**cfg))}, "object encoder")
-    check_fits(enc, model)
+    check_fits(enc, model, own)
     return enc.to(model.device)
 
 
 def find_object_encoder(model: BigGANModel) -> ObjectEncoder | None:
-    """The shipped encoder for `model` (assets/encoders/ID), or None."""
-    from ganlab.invert.encoder import encoder_folder
-
-    folder = encoder_folder(model.name)
-    return load_object_encoder(folder, model) if (folder / "config.json").is_file() else None
+    """The encoder in `model`'s folder, or None."""
+    return load_object_encoder(helper_path(model, ENCODER), model, own=True) if has_helper(model, ENCODER) else None
 
 
 @torch.no_grad()

@@ -8,6 +8,7 @@ Conventions (everywhere in ganlab):
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import torch
@@ -23,6 +24,7 @@ class GanModel(Protocol):
 
     kind: str
     name: str
+    folder: Path | None                       # where its helpers live (ganlab.models.folder)
     resolution: int
     spaces: tuple[str, ...]
     z_dim: int
@@ -42,6 +44,9 @@ class GanModel(Protocol):
         """The centre of `space` as [1, ...] (e.g. `w_avg` for StyleGAN2's w)."""
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> "GanModel": ...
+
+    def save(self, folder: Path | str) -> Path:
+        """Write the generator as a ganlab model folder that `load_checkpoint` reads back."""
 
 
 def check_shape(name: str, tensor: torch.Tensor, expected: list[int | None]) -> None:

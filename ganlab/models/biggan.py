@@ -17,11 +17,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from pytorch_pretrained_biggan import BigGAN, BigGANConfig
+from safetensors.torch import save_file
 from scipy.stats import truncnorm
 
 from ganlab.errors import BadCheckpoint, GanlabError, ShapeError, WeightsUnavailable
 from ganlab.models.base import check_shape
 from ganlab.models.download import Source, fetch_first, url_cache_path
+from ganlab.models.folder import helpers_folder_for
 from ganlab.models.torch_files import load_weights_only
 
 RESOLUTIONS = (128, 256, 512)
@@ -87,6 +89,7 @@ class BigGANModel:
 
     kind = "biggan"
     spaces = ("z",)
+    folder = None  # where its helpers live (set by the loader; see ganlab.models.folder)
 
     def __init__(self, net: BigGAN, model_id: str, class_names: Sequence[str] | None = None):
         self.net = net.eval().requires_grad_(False)
@@ -108,6 +111,16 @@ class BigGANModel:
     @property
     def dtype(self) -> torch.dtype:
         return next(self.net.parameters()).dtype
+
+    def save(self, folder: Path | str, metadata: dict[str, str] | None = None) -> Path:
+        """Write a folder that `load_biggan_folder` reads strictly: config, safetensors weights, class names."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / CONFIG_NAME).write_text(json.dumps(self.net.config.to_dict(), indent=2))
+        save_file({k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()},
+                  str(folder / SAFETENSORS_NAME), metadata={"name": self.name, **(metadata or {})})
+        (folder / CLASS_NAMES_FILE).write_text(json.dumps(self.class_names))
+        return folder
 
     def sample_z(self, n: int, seed: int | None = None, truncation: float = 1.0) -> torch.Tensor:
         """`z` [n, z_dim] float32: truncated normal in [-2, 2] times `truncation`.
@@ -212,6 +225,7 @@ def load_biggan_deep(resolution: int) -> BigGANModel:
     model = load_biggan_files(config_path, weights_path, model_id)
     if model.resolution != resolution:
         raise BadCheckpoint(f"{config_path} describes a {model.resolution} px BigGAN, expected {resolution} px")
+    model.folder = helpers_folder_for(weights_path)
     return model
 
 

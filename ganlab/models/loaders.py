@@ -14,18 +14,28 @@ import torch
 
 from ganlab.errors import BadCheckpoint
 from ganlab.models.base import GanModel
+from ganlab.models.folder import helpers_folder_for
 from ganlab.models.stylegan2 import StyleGAN2Config
 from ganlab.models.stylegan2_model import MODEL_TYPE, StyleGAN2Model, build_stylegan2, load_stylegan2_folder
 
 
 def load_checkpoint(path: Path | str, name: str | None = None) -> GanModel:
-    """Read `path` (file or folder) into a generator on the CPU; `BadCheckpoint` says why not."""
+    """Read `path` (file or folder) into a generator on the CPU; `BadCheckpoint` says why not.
+
+    The model's `folder` is where its helpers (encoder, directions, ...) are found and saved.
+    """
     path = Path(path)
     name = name or path.stem
     if not path.exists():
         raise BadCheckpoint(f"{path} does not exist")
     if path.is_file() and path.suffix == ".safetensors":
         path = path.parent
+    model = _read(path, name)
+    model.folder = helpers_folder_for(path)
+    return model
+
+
+def _read(path: Path, name: str) -> GanModel:
     if path.is_dir():
         return _load_folder(path, name)
     if path.suffix == ".pkl":

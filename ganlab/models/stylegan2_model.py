@@ -24,6 +24,7 @@ class StyleGAN2Model:
 
     kind = "stylegan2"
     spaces = ("z", "w", "w+")
+    folder = None  # where its helpers live (set by the loader; see ganlab.models.folder)
 
     def __init__(self, net: Generator, name: str = "stylegan2"):
         self.net = net.eval().requires_grad_(False)
@@ -41,6 +42,10 @@ class StyleGAN2Model:
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> "StyleGAN2Model":
         self.net.to(device=device, dtype=dtype)
         return self
+
+    def save(self, folder: Path | str) -> Path:
+        """Write the generator as a ganlab model folder (`config.json` + `model.safetensors`)."""
+        return save_stylegan2(self, folder)
 
     def sample_z(self, n: int, seed: int | None = None) -> torch.Tensor:
         return seeded_randn((n, self.z_dim), seed, self.device)

@@ -25,13 +25,12 @@ import torch.nn.functional as F
 from PIL import Image
 from pytorch_pretrained_biggan import BigGAN, BigGANConfig
 from pytorch_pretrained_biggan.model import BigGANBatchNorm, SelfAttn
-from safetensors.torch import save_file
 from scipy.stats import truncnorm
 from torch import nn
 
 from ganlab.data.toyobjects import CLASS_NAMES, render_objects
 from ganlab.imaging import from_uint8, grid, to_uint8
-from ganlab.models.biggan import CLASS_NAMES_FILE, CONFIG_NAME, SAFETENSORS_NAME, Z_BOUND
+from ganlab.models.biggan import Z_BOUND, BigGANModel
 from ganlab.train.projection_d import ProjectionDiscriminator
 from ganlab.train.stylegan2_trainer import TrainProgress, progress
 
@@ -347,12 +346,7 @@ def export_biggan(run_dir: Path | str, out_dir: Path | str, name: str) -> Path:
     net.load_state_dict(ckpt["G_ema"])
     if int(ckpt["standing_step"]) != int(ckpt["step"]):
         standing_statistics(net, tcfg.batch, tcfg.standing_batches, tcfg.seed)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / CONFIG_NAME).write_text(json.dumps(gcfg.to_dict(), indent=2))
-    save_file({k: v.detach().contiguous() for k, v in net.state_dict().items()}, str(out_dir / SAFETENSORS_NAME),
-              metadata={"name": name, "steps": str(int(ckpt["step"]))})
-    (out_dir / CLASS_NAMES_FILE).write_text(json.dumps(meta["class_names"]))
-    return out_dir
+    return BigGANModel(net, name, meta["class_names"]).save(out_dir, {"steps": str(int(ckpt["step"]))})
 
 
 def run_cli(steps: int, batch: int, seed: int, run_dir: Path | str | None, export: bool,
