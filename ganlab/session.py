@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ganlab.align.ffhq import AlignedFace
+from ganlab.align.ffhq import AlignedFace, paste_back
 from ganlab.errors import GanlabError, ShapeError
 from ganlab.fileio import write_atomically
 from ganlab.models.base import GanModel
@@ -41,6 +41,10 @@ class PhotoOrigin:
 
     photo: Image.Image
     face: AlignedFace
+
+    def paste_back(self, face: Image.Image | np.ndarray) -> Image.Image:
+        """The photo with `face` (an edited render of the aligned face) warped back into its crop."""
+        return paste_back(self.photo, face, self.face)
 
 
 @dataclass

@@ -8,18 +8,23 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 import torch
+from PIL import Image
 
 from ganlab.errors import GanlabError
+from ganlab.fileio import write_folder_atomically
 from ganlab.imaging import to_uint8
+from ganlab.media import write_gif, write_mp4
 from ganlab.models.base import GanModel
 from ganlab.session import StoredLatent
 
 EASINGS = ("linear", "ease-in-out", "ease-in", "ease-out")
 MAX_FRAMES = 600  # 25 s at 24 fps; every frame is rendered and held in memory before writing
+MAX_SIZE = 1024   # output frame side in px
 
 
 def ease(t: np.ndarray, kind: str = "linear") -> np.ndarray:
@@ -115,6 +120,44 @@ def render_interpolation(model: GanModel, items: list[StoredLatent], frames: int
         done = min(start + batch, frames)
         eta = (time.perf_counter() - started) / done * (frames - done)
         yield InterpolationProgress(done, frames, eta, np.concatenate(out) if done == frames else None)
+
+
+@dataclass
+class Video:
+    """Rendered frames (uint8 [F, H, W, 3]) and their playback rate."""
+
+    frames: np.ndarray
+    fps: float = 24
+
+    def save(self, path: Path | str) -> Path:
+        """Write `.mp4` (H.264), `.gif`, or, for a path without a suffix, a folder of numbered PNG frames."""
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix == ".mp4":
+            return write_mp4(self.frames, path, fps=self.fps)
+        if suffix == ".gif":
+            return write_gif(self.frames, path, fps=self.fps)
+        if suffix:
+            raise GanlabError(f"a video is saved as .mp4, .gif or a folder of frames, not {suffix!r}")
+        return write_folder_atomically(path, lambda tmp: [Image.fromarray(f).save(tmp / f"frame_{i:04d}.png")
+                                                          for i, f in enumerate(self.frames)], "the frames")
+
+    def strip(self, count: int = 8) -> Image.Image:
+        """`count` evenly spaced frames side by side, for a quick look."""
+        return Image.fromarray(frame_strip(self.frames, count))
+
+
+def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
+    """Frames scaled to `size` px square (nearest-neighbour up by whole factors keeps small demo pixels crisp)."""
+    if not 16 <= size <= MAX_SIZE:
+        raise GanlabError(f"a video frame is 16 to {MAX_SIZE} px, not {size}")
+    side = frames.shape[1]
+    if size == side:
+        return frames
+    if size % side == 0:
+        k = size // side
+        return frames.repeat(k, axis=1).repeat(k, axis=2)
+    return np.stack([np.asarray(Image.fromarray(f).resize((size, size), Image.LANCZOS)) for f in frames])
 
 
 def frame_strip(frames: np.ndarray, count: int = 8) -> np.ndarray:

@@ -1,0 +1,7 @@
+"""The front door: `load` a model into a `Lab`, `align_faces` of a photo, then invert, edit, render,
+interpolate and augment through the Lab's methods."""
+
+from ganlab.lab.core import Inversion, Lab, load
+from ganlab.lab.faces import Face, align_faces
+
+__all__ = ["Face", "Inversion", "Lab", "align_faces", "load"]

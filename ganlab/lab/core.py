@@ -1,0 +1,369 @@
+"""The Lab: one loaded generator and everything made for it, with one verb for each thing a user does.
+
+    lab = ganlab.load("toyfaces-64")
+    inv = lab.invert(face)                      # progress: callback=, or iterate lab.invert_steps(face)
+    edited = lab.edit(inv.latent, {"smile": 2.0}, layers="middle")
+    picture = lab.render(edited)
+
+The app, the CLI and users' scripts all go through it; the differences between StyleGAN2 and BigGAN
+live in `ganlab.lab.families`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Sequence, Union
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ganlab.align.images import ImageSource
+from ganlab.augment.gallery import Gallery, gallery_items
+from ganlab.edit.apply import EditRenderer, Layers
+from ganlab.edit.directions import (Direction, condition, ganspace, learn_direction, load_directions,
+                                    sample_w, save_directions, sefa)
+from ganlab.edit.interpolate import InterpolationProgress, Video, render_interpolation, resize_frames
+from ganlab.errors import GanlabError
+from ganlab.fileio import write_folder_atomically
+from ganlab.imaging import to_uint8
+from ganlab.invert.losses import Distance, lpips_distance
+from ganlab.invert.projector import ProjectionStep
+from ganlab.invert.targets import prepare_target
+from ganlab.lab.faces import Face
+from ganlab.lab.families import InvertOptions, Inverted, family_of
+from ganlab.models.base import GanModel, check_shape
+from ganlab.models.folder import DIRECTIONS, ENCODER, LANDSCAPE, WALKS, has_helper, helper_path
+from ganlab.models.registry import ModelSpec, Registry, load_model
+from ganlab.session import StoredLatent, validate_latent
+
+Target = Union[Face, ImageSource, torch.Tensor]
+LatentLike = Union[StoredLatent, "Inversion"]
+GANSPACE_SAMPLES = 5000
+COMPONENTS = 8          # GANSpace and SeFa directions offered per model
+REFERENCE_SAMPLES = 2000  # sampled w that set a learned direction's slider unit
+
+
+@dataclass
+class Inversion:
+    """An inverted image: its `latent` (stored form), the reconstruction, metrics, and the `origin` face
+    (when the target was a `Face`, so `origin.paste_back(lab.render(...))` puts an edit into the photo)."""
+
+    latent: StoredLatent
+    image: Image.Image
+    metrics: dict[str, float]
+    origin: Face | None = None
+    steps_run: int = 0
+    stopped: str = ""                        # '', 'target reached', 'cancelled', or why it stopped
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+class Lab:
+    """A generator (`model`), its registry entry (`spec`, when it has one) and its helpers (in `model.folder`)."""
+
+    def __init__(self, model: GanModel, spec: ModelSpec | None = None):
+        self.model = model
+        self.spec = spec
+        self.family = family_of(model)
+        self._computed: dict[str, list[Direction]] = {}
+        self._learned: list[Direction] = []
+        self._lock = threading.Lock()
+
+    # --- what it is -------------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def kind(self) -> str:
+        return self.model.kind
+
+    @property
+    def resolution(self) -> int:
+        return self.model.resolution
+
+    @property
+    def caveat(self) -> str:
+        """What the model cannot do (e.g. a demo model that draws cartoons), or ''."""
+        return self.spec.caveat if self.spec else ""
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        """The inversion methods this model offers (`invert(method=...)`)."""
+        return self.family.methods
+
+    def __repr__(self) -> str:
+        return f"Lab({self.name!r}, {self.kind}, {self.resolution} px, on {self.model.device})"
+
+    # --- latents and pictures ---------------------------------------------------------------------
+
+    def sample(self, seeds: int | Sequence[int], truncation: float = 1.0,
+               class_name: str | int | None = None) -> list[StoredLatent]:
+        """One latent per seed, drawn from the model's prior (StyleGAN2: w+; BigGAN: z and `class_name`)."""
+        seeds = [seeds] if isinstance(seeds, int) else list(seeds)
+        return [self.family.sample(self.model, int(seed), truncation, class_name) for seed in seeds]
+
+    @torch.no_grad()
+    def render(self, latents: LatentLike | Sequence[LatentLike], truncation: float = 1.0
+               ) -> Image.Image | list[Image.Image]:
+        """The picture of a latent (a list of pictures for a list of latents) at the model's resolution."""
+        many = isinstance(latents, (list, tuple))
+        out = [Image.fromarray(to_uint8(self.family.render(self.model, self._own(x), truncation))[0])
+               for x in (latents if many else [latents])]
+        return out if many else out[0]
+
+    def edit_renderer(self, latent: LatentLike) -> EditRenderer:
+        """For slider edits of one StyleGAN2 latent: each move renders only the blocks it changes."""
+        item = self._own(latent)
+        return EditRenderer(self.model, self.model.to_ws(item.tensor, item.space))
+
+    # --- inversion --------------------------------------------------------------------------------
+
+    def invert_steps(self, targets: Target | Sequence[Target], method: str | None = None, *, space: str = "w+",
+                     steps: int | None = None, settings: str = "official", cls: str | int = "auto",
+                     name: str = "", preview_every: int = 10, seed: int = 0, distance: Distance | None = None,
+                     cancel: threading.Event | None = None, run: Callable[..., Iterator] | None = None
+                     ) -> Iterator[ProjectionStep | Inversion | list[Inversion]]:
+        """`invert` as a generator: `ProjectionStep` records while it runs, then the `Inversion` (a list
+        of them when `targets` is a list, projected as one batch)."""
+        many = isinstance(targets, (list, tuple))
+        prepared = [self._target(t) for t in (targets if many else [targets])]
+        img = torch.cat([p[0] for p in prepared]).to(self.model.device)
+        opts = InvertOptions(method or self.family.default_method, space=space, steps=steps, settings=settings,
+                             cls=cls, preview_every=preview_every, seed=seed,
+                             name=name or ("inversion" if self.kind == "stylegan2" else ""))
+        if run is not None:
+            opts.run = run
+        distance = distance or lpips_distance(self.model.device)
+        for rec in self.family.invert(self.model, img, opts, distance, cancel):
+            if isinstance(rec, list):
+                out = [self._inversion(done, face) for done, (_, face) in zip(rec, prepared)]
+                yield out if many else out[0]
+                return
+            yield rec
+
+    def invert(self, targets: Target | Sequence[Target], method: str | None = None, *,
+               callback: Callable[[ProjectionStep], Any] | None = None, **options: Any) -> Inversion | list[Inversion]:
+        """Find the latent of an image: a `Face` from `ganlab.align`, an image file, a PIL image, an array,
+        or `img` [1, 3, R, R] in [-1, 1]; a list of them is inverted as one batch.
+
+        `method`: one of `self.methods` (StyleGAN2: 'projector', 'fast', 'balanced', 'best', 'landscape';
+        BigGAN: 'encoder', 'random'). `callback(record)` sees each progress record. Other options:
+        see `invert_steps`.
+        """
+        for rec in self.invert_steps(targets, method, **options):
+            if isinstance(rec, ProjectionStep):
+                if callback is not None:
+                    callback(rec)
+            else:
+                return rec
+        raise GanlabError("the inversion ended without a result")
+
+    # --- directions and edits ---------------------------------------------------------------------
+
+    def directions_of(self, source: str) -> list[Direction]:
+        """Directions of one source: 'learned' (learned in this Lab, newest first, then those saved in the
+        model's folder), 'ganspace' or 'sefa' (computed on first use)."""
+        if source not in self.family.direction_sources:
+            raise GanlabError(f"'{self.name}' offers directions from {list(self.family.direction_sources) or 'no source'}"
+                              f", not {source!r}")
+        with self._lock:
+            if source not in self._computed:
+                self._computed[source] = self._compute(source)
+            return (self._learned if source == "learned" else []) + self._computed[source]
+
+    def _compute(self, source: str) -> list[Direction]:
+        if source == "ganspace":
+            return ganspace(self.model, n_samples=GANSPACE_SAMPLES, n_components=COMPONENTS)
+        if source == "sefa":
+            return sefa(self.model, n_components=COMPONENTS)
+        if not has_helper(self.model, DIRECTIONS):
+            return []
+        return load_directions(helper_path(self.model, DIRECTIONS), self.name, self.model.w_dim, own=True)
+
+    @property
+    def directions(self) -> dict[str, Direction]:
+        """Every direction by name: learned first (a newer one hides an older one of the same name), then
+        GANSpace ('pc0' ...) and SeFa ('sefa0' ...)."""
+        found: dict[str, Direction] = {}
+        for source in self.family.direction_sources:
+            for d in self.directions_of(source):
+                found.setdefault(d.name, d)
+        return found
+
+    def edit(self, latent: LatentLike, amounts: Mapping[str | Direction, float], layers: Layers = None
+             ) -> StoredLatent:
+        """The latent moved along directions: `amounts` maps a direction (or its name in `directions`) to
+        a slider value in sigma units. `layers`: 'coarse', 'middle', 'fine', 'all', (start, stop) or a
+        list of ws indices; None keeps each direction's own layers."""
+        item = self._own(latent)
+        known = None
+        moves = []
+        for key, alpha in amounts.items():
+            if isinstance(key, Direction):
+                direction = key
+            else:
+                known = known if known is not None else self.directions
+                if key not in known:
+                    raise GanlabError(f"'{self.name}' has no direction named {key!r}; it has {', '.join(known)}")
+                direction = known[key]
+            if direction.model_id != self.name:
+                raise GanlabError(f"direction '{direction.name}' was made for '{direction.model_id}', "
+                                  f"not '{self.name}'")
+            moves.append((direction, float(alpha)))
+        return self.family.edit(self.model, item, moves, layers)
+
+    def learn_direction(self, with_attribute: Sequence[LatentLike | torch.Tensor],
+                        without: Sequence[LatentLike | torch.Tensor], name: str = "my direction",
+                        keep: Sequence[str | Direction] = (), remember: bool = True) -> Direction:
+        """A direction from two groups of latents (a linear SVM), conditioned so that moving along it
+        leaves the directions in `keep` alone. Its cross-validated accuracy is `.accuracy`, and its
+        warnings (few examples, groups not separable) are in `.metadata['warnings']`. `remember`: offer
+        it in `directions` (and `save`) from now on."""
+        if "learned" not in self.family.direction_sources:
+            raise GanlabError(f"'{self.name}' is a {self.kind} model: directions are learned for StyleGAN2 models")
+        pos, neg = self._ws_stack(with_attribute, "with the attribute"), self._ws_stack(without, "without it")
+        reference = sample_w(self.model, REFERENCE_SAMPLES)
+        direction, _ = learn_direction(pos, neg, name, self.name, space="w+", reference=reference)
+        learned = {d.name: d for d in reversed(self.directions_of("learned"))}
+        held = []
+        for item in keep:
+            if isinstance(item, Direction):
+                held.append(item)
+            elif item in learned:
+                held.append(learned[item])
+            else:
+                raise GanlabError(f"'{self.name}' has no learned direction named {item!r} to keep unchanged")
+        if held:
+            direction = condition(direction, held, reference=reference)
+        if remember:
+            with self._lock:
+                self._learned.insert(0, direction)
+        return direction
+
+    # --- videos and galleries ---------------------------------------------------------------------
+
+    def interpolate_steps(self, latents: Sequence[LatentLike], frames: int = 48, easing: str = "ease-in-out",
+                          pingpong: bool = False, fps: float = 24, size: int | None = None,
+                          truncation: float = 1.0) -> Iterator[InterpolationProgress | Video]:
+        """`interpolate` as a generator: a progress record per rendered batch, then the `Video`."""
+        items = [self._own(x) for x in latents]
+        if not 1 <= fps <= 60:
+            raise GanlabError(f"fps must be 1 to 60, not {fps}")
+        for rec in render_interpolation(self.model, items, frames=frames, easing=easing, pingpong=pingpong,
+                                        truncation=truncation):
+            yield rec
+            if rec.frames is not None:
+                yield Video(rec.frames if size is None else resize_frames(rec.frames, int(size)), fps)
+
+    def interpolate(self, latents: Sequence[LatentLike], frames: int = 48, *,
+                    callback: Callable[[InterpolationProgress], Any] | None = None, **options: Any) -> Video:
+        """A morph through two or more latents in order (W/W+ blended linearly, BigGAN z spherically),
+        with easing, an optional ping-pong loop and output `size` in px; `.save('x.mp4' | 'x.gif' | folder)`."""
+        for rec in self.interpolate_steps(latents, frames, **options):
+            if isinstance(rec, Video):
+                return rec
+            if callback is not None:
+                callback(rec)
+        raise GanlabError("the interpolation ended without a video")
+
+    def augment(self, latent: LatentLike, transforms: Sequence[str] = ("zoom", "slide_left", "slide_right"),
+                magnitudes: Mapping[str, Sequence[float]] | None = None, samples: int = 2, jitter: float = 0.2,
+                truncation: float = 1.0, seed: int = 0) -> Gallery:
+        """A labelled gallery of latent-space augmentations of an inverted BigGAN image: each transform at
+        each magnitude (default: the transform's own), `samples` jittered copies each. `.save_grid(png)`,
+        `.save_zip(zip)`."""
+        items = gallery_items(list(transforms), dict(magnitudes) if magnitudes else None, samples=samples, seed=seed)
+        return self.family.augment(self.model, self._own(latent), items, jitter, truncation)
+
+    # --- the model folder -------------------------------------------------------------------------
+
+    def save(self, folder: Path | str) -> Path:
+        """Write the generator and everything made for it (encoder, landscape map, walks, learned
+        directions) as one model folder that `ganlab.load(folder)` reads back."""
+        learned = self._unique_learned()
+
+        def fill(tmp: Path) -> None:
+            self.model.save(tmp)
+            for helper in (ENCODER, LANDSCAPE, WALKS):
+                if has_helper(self.model, helper):
+                    source = helper_path(self.model, helper)
+                    (shutil.copytree if source.is_dir() else shutil.copy2)(source, tmp / helper)
+            if learned:
+                save_directions(learned, tmp / DIRECTIONS)
+
+        return write_folder_atomically(folder, fill, "the model folder")
+
+    def save_directions(self) -> Path:
+        """Keep the learned directions in the model's own folder (its `directions.npz`), beside its weights."""
+        learned = self._unique_learned()
+        if not learned:
+            raise GanlabError(f"'{self.name}' has no learned directions to save")
+        return save_directions(learned, helper_path(self.model, DIRECTIONS))
+
+    def _unique_learned(self) -> list[Direction]:
+        """The learned directions, the newest of each name only."""
+        if "learned" not in self.family.direction_sources:
+            return []
+        kept: dict[str, Direction] = {}
+        for d in self.directions_of("learned"):
+            kept.setdefault(d.name, d)
+        return list(kept.values())
+
+    # --- conversions ------------------------------------------------------------------------------
+
+    def _own(self, latent: LatentLike) -> StoredLatent:
+        """A latent of this model, its shape checked."""
+        item = latent.latent if isinstance(latent, Inversion) else latent
+        if not isinstance(item, StoredLatent):
+            raise GanlabError(f"expected a latent (from invert, sample, edit or a session), got {type(latent).__name__}")
+        if item.model_id != self.name:
+            raise GanlabError(f"'{item.name}' is a latent of '{item.model_id}', not of '{self.name}'")
+        validate_latent(self.model, item.space, item.tensor)
+        return item
+
+    def _ws_stack(self, latents: Sequence[LatentLike | torch.Tensor], what: str) -> torch.Tensor:
+        parts = []
+        for x in latents:
+            if isinstance(x, torch.Tensor):
+                check_shape(f"a latent {what}", x, [None, self.model.num_ws, self.model.w_dim])
+                parts.append(x.float().cpu())
+            else:
+                item = self._own(x)
+                parts.append(self.model.to_ws(item.tensor, item.space).cpu())
+        if not parts:
+            raise GanlabError(f"no latents {what}: give at least two")
+        return torch.cat(parts)
+
+    def _target(self, target: Target) -> tuple[torch.Tensor, Face | None]:
+        """`img` [1, 3, R, R] in [-1, 1] at the model's resolution, and the face it came from."""
+        if isinstance(target, torch.Tensor):
+            img = target.unsqueeze(0) if target.ndim == 3 else target
+            check_shape("target", img, [1, 3, self.resolution, self.resolution])
+            return img.float(), None
+        if isinstance(target, Face):
+            return prepare_target(target.image, self.resolution).img, target
+        return prepare_target(target, self.resolution).img, None
+
+    def _inversion(self, done: Inverted, face: Face | None) -> Inversion:
+        if face is not None:
+            done.latent.origin = face.origin
+        return Inversion(done.latent, Image.fromarray(np.ascontiguousarray(done.image)), done.metrics, face,
+                         done.steps_run, done.stopped, done.history)
+
+
+def load(source: str | Path, device: torch.device | str | None = None, registry: Registry | None = None) -> Lab:
+    """A Lab for `source`: a model id (`python -m ganlab models` lists them), a checkpoint file (.pkl,
+    .pt), a model folder, or a URL. Weights download on first use; `WeightsUnavailable` says what to do
+    when they cannot. `device`: default CUDA when present."""
+    from ganlab.models.pool import default_device
+
+    registry = registry or Registry()
+    source = str(source)
+    spec = registry.specs.get(source) or registry.add(source)
+    model = load_model(registry, spec.id).to(device or default_device())
+    return Lab(model, spec)
