@@ -7,6 +7,7 @@ import errno
 import sys
 from pathlib import Path
 
+from ganlab.edit.interpolate import EASINGS
 from ganlab.errors import GanlabError
 
 
@@ -26,6 +27,9 @@ def _parse_seeds(text: str) -> list[int]:
     if not seeds:
         raise GanlabError("--seeds is empty")
     return seeds
+
+
+LAYER_NAMES = ("coarse", "middle", "fine", "all")
 
 
 def _tune_runtime(args: argparse.Namespace) -> None:
@@ -56,18 +60,15 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from PIL import Image
     from tqdm import tqdm
 
-    from ganlab.models.pool import default_device
-    from ganlab.models.registry import Registry, load_model
+    import ganlab
     from ganlab.models.sampling import sample_images
 
-    registry = Registry()
-    model_id = args.model if args.model in registry.specs else registry.add(args.model).id
-    model = load_model(registry, model_id).to(args.device or default_device())
+    lab = ganlab.load(args.model, args.device)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     seeds = _parse_seeds(args.seeds)
-    images = sample_images(model, seeds, truncation=args.truncation, class_name=args.class_name)
-    for seed, picture in tqdm(images, total=len(seeds), desc=f"sampling {model_id}", unit="img"):
+    images = sample_images(lab.model, seeds, truncation=args.truncation, class_name=args.class_name)
+    for seed, picture in tqdm(images, total=len(seeds), desc=f"sampling {lab.name}", unit="img"):
         Image.fromarray(picture).save(out / f"seed{seed:04d}.png")
     print(f"wrote {len(seeds)} images to {out}")
     return 0
@@ -194,6 +195,132 @@ def cmd_project(args: argparse.Namespace) -> int:
     return 0
 
 
+def _latent_inputs(paths: list[str]) -> list[Path]:
+    """Latent files as given; in a folder, every `latent.npz` below it (a `project` output) or else its .npz files."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found += sorted(path.rglob("latent.npz")) or sorted(path.glob("*.npz"))
+        elif path.exists():
+            found.append(path)
+        else:
+            raise GanlabError(f"no such file or folder: {raw}")
+    if not found:
+        raise GanlabError(f"no latent files found in {', '.join(paths)}")
+    return found
+
+
+def _read_latents(lab, paths: list[str]):
+    """The latents of `lab`'s model in the files and folders given (our .npz, projected_w.npz or .pt)."""
+    from ganlab.session import load_latent_file
+
+    files = _latent_inputs(paths)
+    names = _output_names([f.parent if f.name == "latent.npz" else f for f in files])
+    return [load_latent_file(f, lab.model, lab.name, name=name) for f, name in zip(files, names)]
+
+
+def _parse_amounts(items: list[str]) -> dict[str, float]:
+    """['smile=2', 'pc3=-1.5'] -> {'smile': 2.0, 'pc3': -1.5}."""
+    out: dict[str, float] = {}
+    for item in items:
+        name, sep, value = item.rpartition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            name = ""
+        if not sep or not name.strip():
+            raise GanlabError(f"--direction takes NAME=AMOUNT (e.g. smile=2), got {item!r}")
+    return out
+
+
+def cmd_edit(args: argparse.Namespace) -> int:
+    import ganlab
+    from ganlab.edit.directions import load_directions
+    from ganlab.fileio import write_folder_atomically
+    from ganlab.session import latent_to_npz_bytes
+
+    lab = ganlab.load(args.model, args.device)
+    extra = load_directions(args.directions, lab.name, lab.model.w_dim) if args.directions else []
+    known = {d.name: d for d in extra} | lab.directions
+    if args.list:
+        for name, d in known.items():
+            accuracy = "" if d.accuracy is None else f", accuracy {d.accuracy:.2f}"
+            print(f"{name:<16} {d.source}{accuracy}")
+        return 0
+    if not args.latents or not args.direction:
+        raise GanlabError("give latent files or folders and at least one --direction NAME=AMOUNT (--list shows names)")
+    amounts = _parse_amounts(args.direction)
+    unknown = [n for n in amounts if n not in known]
+    if unknown:
+        raise GanlabError(f"'{lab.name}' has no direction named {', '.join(unknown)}; `edit --list` shows them")
+    layers = _parse_layers(args.layers)
+    out = Path(args.out)
+    for latent in _read_latents(lab, args.latents):
+        edited = lab.edit(latent, {known[n]: a for n, a in amounts.items()}, layers=layers)
+        before, after = lab.render(latent), lab.render(edited)
+
+        def fill(folder: Path) -> None:
+            (folder / "latent.npz").write_bytes(latent_to_npz_bytes(edited))
+            before.save(folder / "original.png")
+            after.save(folder / "edited.png")
+
+        print(f"{latent.name}: {edited.source} -> {write_folder_atomically(out / latent.name, fill)}")
+    return 0
+
+
+def _parse_layers(text: str | None):
+    """'middle' -> 'middle'; '4-8' -> (4, 8) (a half-open range); '1,3,5' -> [1, 3, 5]; None -> None."""
+    if text is None or text in LAYER_NAMES:
+        return text
+    try:
+        if "-" in text:
+            start, stop = text.split("-", 1)
+            return int(start), int(stop)
+        return [int(i) for i in text.split(",") if i.strip()]
+    except ValueError:
+        raise GanlabError(f"--layers takes {', '.join(LAYER_NAMES)}, START-STOP or a list like 1,3,5; "
+                          f"got {text!r}") from None
+
+
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    import ganlab
+    from ganlab.edit.interpolate import Video
+
+    lab = ganlab.load(args.model, args.device)
+    latents = _read_latents(lab, args.latents)
+    video = None
+    with tqdm(total=args.frames, desc=f"rendering {len(latents)} keyframes", unit="frame") as bar:
+        for rec in lab.interpolate_steps(latents, frames=args.frames, easing=args.easing, pingpong=args.pingpong,
+                                         fps=args.fps, size=args.size, truncation=args.truncation):
+            if isinstance(rec, Video):
+                video = rec
+            else:
+                bar.update(rec.done - bar.n)
+    print(f"wrote {video.save(args.out)} ({len(video.frames)} frames, {video.frames.shape[2]} px, {args.fps} fps)")
+    return 0
+
+
+def cmd_learn_direction(args: argparse.Namespace) -> int:
+    import ganlab
+    from ganlab.edit.directions import save_directions
+
+    lab = ganlab.load(args.model, args.device)
+    direction = lab.learn_direction(_read_latents(lab, args.with_attribute), _read_latents(lab, args.without),
+                                    args.name, keep=args.keep or ())
+    print(f"learned '{direction.name}': cross-validated accuracy {direction.accuracy:.2f}"
+          + (f", kept {', '.join(args.keep)} unchanged" if args.keep else ""))
+    for warning in direction.metadata.get("warnings", []):
+        print(f"warning: {warning}")
+    if args.out:
+        print(f"wrote {save_directions([direction], args.out)}")
+    else:
+        print(f"added to {lab.save_directions()}; `edit --direction '{direction.name}=2'` uses it")
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -316,6 +443,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="out/projection", help="output folder (one subfolder per image)")
     _add_device_options(p)
     p.set_defaults(func=cmd_project)
+
+    p = sub.add_parser("edit", help="move latents along directions and render them (the Edit tab)",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("latents", nargs="*", help="latent files (.npz, projected_w.npz, .pt) or folders of them "
+                                               "(a `project` output folder works)")
+    p.add_argument("--model", required=True, help="the model the latents belong to (an id, a checkpoint or a folder)")
+    p.add_argument("--direction", action="append", default=[], metavar="NAME=AMOUNT",
+                   help="a direction and its amount in standard deviations, e.g. smile=2; repeat for more")
+    p.add_argument("--layers", help="coarse, middle, fine, all, START-STOP or 1,3,5 (default: each direction's own)")
+    p.add_argument("--directions", help="a directions file (from learn-direction --out) to offer besides the model's")
+    p.add_argument("--list", action="store_true", help="list the model's directions and exit")
+    p.add_argument("--out", default="out/edit", help="output folder (one subfolder per latent)")
+    _add_device_options(p)
+    p.set_defaults(func=cmd_edit)
+
+    p = sub.add_parser("interpolate", help="a morph video through two or more latents (the Interpolate tab)",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("latents", nargs="+", help="latent files or folders, in the order to visit them")
+    p.add_argument("--model", required=True, help="the model the latents belong to")
+    p.add_argument("--frames", type=int, default=48, help="frames in the video")
+    p.add_argument("--fps", type=float, default=24, help="frames per second")
+    p.add_argument("--easing", choices=list(EASINGS), default="ease-in-out", help="how each segment speeds up")
+    p.add_argument("--pingpong", action="store_true", help="go there and back, so the video loops smoothly")
+    p.add_argument("--size", type=int, help="frame size in px (default: the model's resolution)")
+    p.add_argument("--truncation", type=float, default=1.0, help="truncation psi (1 = none)")
+    p.add_argument("--out", default="out/morph.mp4", help=".mp4, .gif, or a folder for PNG frames")
+    _add_device_options(p)
+    p.set_defaults(func=cmd_interpolate)
+
+    p = sub.add_parser("learn-direction", help="learn an edit direction from two groups of latents (linear SVM)",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model", required=True, help="the model the latents belong to")
+    p.add_argument("--with", dest="with_attribute", nargs="+", required=True, help="latents (files or folders) "
+                                                                                    "with the attribute")
+    p.add_argument("--without", nargs="+", required=True, help="latents (files or folders) without it")
+    p.add_argument("--name", default="my direction", help="the direction's name")
+    p.add_argument("--keep", nargs="*", help="learned directions the new one must not move (conditioning)")
+    p.add_argument("--out", help="write the direction to this .npz (default: add it to the model folder's "
+                                 "directions.npz)")
+    _add_device_options(p)
+    p.set_defaults(func=cmd_learn_direction)
 
     p = sub.add_parser("train-walks", help="learn latent walks (zoom, slides, brightness) for a BigGAN model")
     p.add_argument("--model", required=True)
