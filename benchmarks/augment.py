@@ -135,7 +135,7 @@ def evaluate_inversion(model: BigGANModel, count: int, steps: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--walks", help=f"walks file (default: walks.npz in the model folder)")
+    parser.add_argument("--walks", help="walks file (default: walks.npz in the model folder)")
     parser.add_argument("--samples", type=int, default=96,
                         help="images per walk and magnitude (at 24, a cell's median rests on as few as 13)")
     parser.add_argument("--invert", type=int, default=6, help="held-out objects to invert (0 = skip)")

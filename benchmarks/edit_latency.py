@@ -29,11 +29,10 @@ PRESETS = ("coarse", "middle", "fine", "all")
 
 def model_and_direction(size: int) -> tuple[StyleGAN2Model, Direction]:
     if size == 64:  # the bundled model (the registry also reads BigGAN's package, so imported only here)
-        from ganlab.edit.catalog import directions_for
-        from ganlab.models.registry import Registry, load_model
+        import ganlab
 
-        model = load_model(Registry(), "toyfaces-64")
-        return model, next(iter(directions_for(model, "learned")))
+        lab = ganlab.load("toyfaces-64", device="cpu")
+        return lab.model, lab.directions_of("learned")[0]
     base = 16384 if size == 256 else 32768
     torch.manual_seed(size)
     net = Generator(StyleGAN2Config(img_resolution=size, channel_base=base, conv_clamp=256))

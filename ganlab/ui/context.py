@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -15,6 +16,7 @@ from PIL import Image
 
 from ganlab import settings
 from ganlab.errors import GanlabError, WeightsUnavailable
+from ganlab.lab import Lab
 from ganlab.models.pool import ModelPool
 from ganlab.models.registry import Registry, load_model
 from ganlab.runtime import release_memory
@@ -32,6 +34,8 @@ class AppContext:
     _sent_faces: dict[str, tuple[np.ndarray, PhotoOrigin]] = field(default_factory=dict)
     _temp_dirs: dict[str, list[Path]] = field(default_factory=dict)
     _forgetters: list[Callable[[str], None]] = field(default_factory=list)
+    _labs: weakref.WeakKeyDictionary = field(default_factory=weakref.WeakKeyDictionary)  # model -> its Lab
+    _labs_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.pool = ModelPool(lambda model_id: load_model(self.registry, model_id))
@@ -115,6 +119,15 @@ class AppContext:
             return gr.Dropdown(choices=ids)
 
         dropdown.focus(choices, outputs=dropdown, queue=False)
+
+    def lab(self, session_id: str, model_id: str) -> Lab:
+        """The Lab over the pooled model (one per loaded model, so computed directions are kept)."""
+        model = self.model(session_id, model_id)
+        with self._labs_lock:
+            lab = self._labs.get(model)
+            if lab is None:
+                lab = self._labs[model] = Lab(model, self.registry.get(model_id, viewer=session_id))
+            return lab
 
     def model(self, session_id: str, model_id: str):
         """The loaded model, if this session may use it: other sessions' models are unknown to it.

@@ -8,9 +8,8 @@ import torch
 from PIL import Image
 
 from ganlab.align import paste_back
-from ganlab.edit import LAYER_PRESETS, EditRenderer, condition, layer_indices, learn_direction
-from ganlab.edit.catalog import directions_for
-from ganlab.edit.directions import Direction, sample_w
+from ganlab.edit import LAYER_PRESETS, EditRenderer, layer_indices
+from ganlab.edit.directions import Direction
 from ganlab.errors import GanlabError
 from ganlab.imaging import to_uint8
 from ganlab.session import StoredLatent
@@ -58,8 +57,7 @@ class EditState:
 
     def directions(self, ctx: AppContext, session: str, item: StoredLatent, source: str,
                    limit: int | None = MAX_SLIDERS) -> list[Direction]:
-        model = ctx.pool.get(item.model_id)
-        found = list(directions_for(model, source))
+        found = list(ctx.lab(session, item.model_id).directions_of(source))
         if source == "learned":  # the user's own first, newest on top: they came here for those
             found = self.user.get((session, item.model_id), [])[::-1] + found
         return found[:limit]
@@ -220,25 +218,21 @@ def build(ctx: AppContext):
             if len(model_ids) > 1:
                 raise GanlabError(f"all latents must come from one model, not {sorted(model_ids)}")
             model_id = model_ids.pop()
-            stack = lambda items: torch.cat([_ws(ctx, i).cpu() for i in items])  # noqa: E731
-            reference = sample_w(ctx.pool.get(model_id), 2000)  # slider units: the model's own spread
-            direction, report = learn_direction(stack(pos), stack(neg), title or "my direction", model_id,
-                                                space="w+", reference=reference)
-            keep_names = keep_names or []
-            held = [d for d in state.directions(ctx, sid(request), pos[0], "learned", None) if d.name in keep_names]
-            missing = sorted(set(keep_names) - {d.name for d in held})
+            learned = {d.name: d for d in state.directions(ctx, sid(request), pos[0], "learned", None)[::-1]}
+            missing = sorted(set(keep_names or []) - set(learned))
             if missing:
                 raise GanlabError(f"{model_id} has no learned direction named {', '.join(missing)} to keep unchanged")
-            if held:
-                direction = condition(direction, held, reference=reference)
+            held = [learned[n] for n in keep_names or []]
+            direction = ctx.lab(sid(request), model_id).learn_direction(pos, neg, title or "my direction", keep=held,
+                                                                        remember=False)
         except GanlabError as err:
             raise gr.Error(str(err)) from None
         state.keep_learned(sid(request), model_id, direction)
-        lines = [f"Learned **{direction.name}**: cross-validated accuracy {report.cv_accuracy:.2f}."]
+        lines = [f"Learned **{direction.name}**: cross-validated accuracy {direction.accuracy:.2f}."]
         if held:
             lines.append(f"Conditioned on {', '.join(d.name for d in held)}: moving along it leaves their "
                          "boundaries where they are.")
-        lines += [f"Warning: {w}" for w in report.warnings]
+        lines += [f"Warning: {w}" for w in direction.metadata.get("warnings", [])]
         lines.append("It is the first slider under *Learned*.")
         return [*show_sliders(name, source_label, request)[:-1], "\n\n".join(lines)]
 

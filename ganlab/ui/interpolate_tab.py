@@ -6,33 +6,34 @@ from __future__ import annotations
 import gradio as gr
 from PIL import Image
 
-from ganlab.edit.interpolate import EASINGS, frame_strip, render_interpolation
+from ganlab.edit.interpolate import EASINGS
 from ganlab.errors import GanlabError
-from ganlab.media import write_gif, write_mp4
 from ganlab.ui.context import AppContext, session_id
 from ganlab.ui.gpu import gpu
 
+SIZES = {"the model's size": None, "256 px": 256, "512 px": 512}
+
 
 def make_video(ctx: AppContext, session: str, names: list[str], frames: int, fps: int, easing: str,
-               pingpong: bool, progress: gr.Progress | None = None) -> tuple[str, Image.Image, list[str]]:
-    """Render the morph and write MP4 (H.264), GIF and strip PNG; returns (mp4, strip, all files)."""
+               pingpong: bool, size: int | None = None, progress: gr.Progress | None = None
+               ) -> tuple[str, Image.Image, list[str]]:
+    """Render the morph (frames of `size` px, default the model's) and write MP4 (H.264), GIF and a strip
+    PNG; returns (mp4, strip, all files)."""
     if not names or len(names) < 2:
         raise GanlabError("choose at least two stored latents, in the order to visit them")
     store = ctx.sessions.get(session)
     items = [store.get(n) for n in names]
-    model = ctx.pool.get(items[0].model_id)
-    result = None
-    for rec in render_interpolation(model, items, frames=int(frames), easing=easing, pingpong=pingpong):
-        if progress is not None:
-            progress(rec.done / rec.total, desc=f"rendering frame {rec.done} of {rec.total}")
-        result = rec.frames
+    lab = ctx.lab(session, items[0].model_id)
+    report = None if progress is None else \
+        (lambda rec: progress(rec.done / rec.total, desc=f"rendering frame {rec.done} of {rec.total}"))
+    video = lab.interpolate(items, frames=int(frames), easing=easing, pingpong=pingpong, fps=fps, size=size,
+                            callback=report)
     folder = ctx.temp_dir(session)
     stem = "-".join(names)[:60]
-    mp4 = write_mp4(result, folder / f"{stem}.mp4", fps=fps)
-    gif = write_gif(result, folder / f"{stem}.gif", fps=fps)
-    strip = Image.fromarray(frame_strip(result))
+    files = [video.save(folder / f"{stem}.mp4"), video.save(folder / f"{stem}.gif")]
+    strip = video.strip()
     strip.save(folder / f"{stem}-strip.png")
-    return str(mp4), strip, [str(mp4), str(gif), str(folder / f"{stem}-strip.png")]
+    return str(files[0]), strip, [str(f) for f in files] + [str(folder / f"{stem}-strip.png")]
 
 
 def build(ctx: AppContext):
@@ -45,6 +46,7 @@ def build(ctx: AppContext):
         fps = gr.Slider(1, 60, value=24, step=1, label="Frames per second")
         easing = gr.Dropdown(list(EASINGS), value="ease-in-out", label="Easing")
         pingpong = gr.Checkbox(value=True, label="Ping-pong loop")
+        size = gr.Dropdown(list(SIZES), value=next(iter(SIZES)), label="Frame size", elem_id="interp-size")
     go = gr.Button("Make video", variant="primary", elem_id="interp-run")
     with gr.Row():
         video = gr.Video(label="Interpolation", elem_id="interp-video", autoplay=True, loop=True)
@@ -56,12 +58,13 @@ def build(ctx: AppContext):
         return gr.Dropdown(choices=choices, value=choices[-2:] if len(choices) >= 2 else None)
 
     @gpu(duration=60)
-    def run(chosen: list[str], n: float, rate: float, ease: str, loop: bool, request: gr.Request,
+    def run(chosen: list[str], n: float, rate: float, ease: str, loop: bool, size_label: str, request: gr.Request,
             progress: gr.Progress = gr.Progress()):
         try:
-            return make_video(ctx, session_id(request), chosen, int(n), int(rate), ease, loop, progress)
+            return make_video(ctx, session_id(request), chosen, int(n), int(rate), ease, loop,
+                              SIZES.get(size_label), progress)
         except GanlabError as err:
             raise gr.Error(str(err)) from None
 
-    go.click(run, [names, frames, fps, easing, pingpong], [video, strip, files], concurrency_limit=2)
+    go.click(run, [names, frames, fps, easing, pingpong, size], [video, strip, files], concurrency_limit=2)
     return refresh, names
