@@ -90,20 +90,26 @@ def _output_names(paths: list[Path]) -> list[str]:
     return out
 
 
-def _image_inputs(paths: list[str]) -> list[Path]:
-    """Files as given, and the images inside any folder given (sorted); an empty result is an error."""
+def _inputs(paths: list[str], in_folder, what: str) -> list[Path]:
+    """Files as given, and `in_folder(folder)` (sorted) for each folder given; an empty result is an error.
+    Every command takes its files and folders this way."""
     found: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found += sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            found += sorted(in_folder(path))
         elif path.exists():
             found.append(path)
         else:
             raise GanlabError(f"no such file or folder: {raw}")
     if not found:
-        raise GanlabError(f"no images found in {', '.join(paths)}")
+        raise GanlabError(f"no {what} found in {', '.join(paths)}")
     return found
+
+
+def _image_inputs(paths: list[str]) -> list[Path]:
+    """Image files, and the images inside any folder given."""
+    return _inputs(paths, lambda folder: [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES], "images")
 
 
 def cmd_align(args: argparse.Namespace) -> int:
@@ -196,19 +202,9 @@ def cmd_project(args: argparse.Namespace) -> int:
 
 
 def _latent_inputs(paths: list[str]) -> list[Path]:
-    """Latent files as given; in a folder, every `latent.npz` below it (a `project` output) or else its .npz files."""
-    found: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found += sorted(path.rglob("latent.npz")) or sorted(path.glob("*.npz"))
-        elif path.exists():
-            found.append(path)
-        else:
-            raise GanlabError(f"no such file or folder: {raw}")
-    if not found:
-        raise GanlabError(f"no latent files found in {', '.join(paths)}")
-    return found
+    """Latent files; in a folder, every `latent.npz` below it (a `project` output) or else its .npz files."""
+    return _inputs(paths, lambda folder: list(folder.rglob("latent.npz")) or list(folder.glob("*.npz")),
+                   "latent files")
 
 
 def _read_latents(lab, paths: list[str]):
