@@ -5,7 +5,9 @@ optimised) on the FFHQ architecture with the same random weights and the same ta
 the distance with the same network: VGG16 features read the way the official projector reads its
 LPIPS model, with random weights (the real ones cannot be downloaded here; the cost is the same).
 The official generator runs as the FFHQ-1024 checkpoint was trained, its 4 top resolutions in fp16;
-ganlab runs fp32, and with `--bf16` also in bfloat16 autocast.
+ganlab runs fp32, and with `--bf16` also in bfloat16 autocast. On CUDA ganlab runs each step as one
+replayed CUDA graph (its default) and again eagerly (`cuda_graph=False`), and prints how far apart the
+two runs' latents end up.
 
 Run: python -m benchmarks.projection_speed --official DIR --device cuda [--size 1024] [--steps 1000]
      (without --official only ganlab's row is printed)
@@ -25,7 +27,7 @@ from torch import nn
 from benchmarks.common import describe_machine, sync
 from benchmarks.vs_official import ganlab_config, load_official, official_generator, official_ops_in_use
 from ganlab.invert.losses import Distance
-from ganlab.invert.projector import project, settings_config
+from ganlab.invert.projector import ProjectionConfig, project, settings_config, uncaptured_distances
 from ganlab.models.stylegan2 import Generator
 from ganlab.models.stylegan2_model import build_stylegan2
 from ganlab.runtime import tune_allocator, tune_cuda, tune_threads
@@ -118,16 +120,38 @@ def main() -> None:
         fp16 = ", top 4 resolutions in fp16" if args.size >= 512 else ""
         print(f"{'official projector' + fp16:<34} {time.perf_counter() - t0:7.1f} s  ({where})", flush=True)
 
-    rows = [("ganlab, fp32", False)] + ([("ganlab, bf16 autocast", True)] if args.bf16 else [])
-    for label, bf16 in rows:
-        cfg_run = settings_config("official", num_steps=args.steps, space="w", preview_every=0, autocast=bf16)
+    precisions = [("fp32", False)] + ([("bf16 autocast", True)] if args.bf16 else [])
+    graph = device.type == "cuda"
+    if graph:  # untimed: cuDNN picks its algorithms for these shapes once (tune_cuda), so no row pays for it
+        for _, bf16 in precisions:
+            for _ in project(model, target, ganlab_settings(2, bf16, True), distance=as_distance(vgg)):
+                pass
+    rows = [(f"ganlab, {name}" + (", CUDA graph" if graph else ""), bf16, True) for name, bf16 in precisions]
+    rows += [(f"ganlab, {name}, eager", bf16, False) for name, bf16 in precisions if graph]
+    graphed_ws = {}
+    for label, bf16, cuda_graph in rows:
         sync(device)
         t0 = time.perf_counter()
-        result = None
-        for rec in project(model, target, cfg_run, distance=as_distance(vgg)):
+        result, distance = None, as_distance(vgg)
+        for rec in project(model, target, ganlab_settings(args.steps, bf16, cuda_graph), distance=distance):
             result = rec
         sync(device)
-        print(f"{label:<34} {time.perf_counter() - t0:7.1f} s  (PSNR {result.metrics[0]['psnr']:.2f} dB)", flush=True)
+        why = uncaptured_distances().get(distance.name) if graph and cuda_graph else None
+        eager = f"; ran eagerly: {why}" if why else ""
+        print(f"{label:<34} {time.perf_counter() - t0:7.1f} s  (PSNR {result.metrics[0]['psnr']:.2f} dB{eager})",
+              flush=True)
+        if cuda_graph:
+            graphed_ws[bf16] = result.ws
+        else:
+            gap = (result.ws - graphed_ws[bf16]).abs()
+            print(f"{'  max |ws eager - ws graph|':<34} {gap.max().item():9.1e}  (mean {gap.mean().item():.1e})",
+                  flush=True)
+
+
+def ganlab_settings(steps: int, bf16: bool, cuda_graph: bool) -> ProjectionConfig:
+    """The official recipe in W, as the official projector runs it."""
+    return settings_config("official", num_steps=steps, space="w", preview_every=0, autocast=bf16,
+                           cuda_graph=cuda_graph)
 
 
 if __name__ == "__main__":

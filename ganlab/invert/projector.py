@@ -8,6 +8,10 @@ renormalisation. The distance is LPIPS on images area-downsampled to 256 px (or 
 `project` is a generator: it yields `ProjectionStep` records while it runs and a `ProjectionResult`
 last. N targets are projected at once as one batch, each with its own latent and noise maps; the
 model is never modified, so one loaded model can serve many users.
+
+On a CUDA device one whole step (forward, backward, Adam, noise renormalisation: hundreds of small
+kernels) is captured once as a CUDA graph and replayed, since launching those kernels one by one
+from Python takes longer than the GPU needs to run them.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
@@ -53,6 +58,7 @@ class ProjectionConfig:
     report_every: int = 1                 # steps between records (losses need a host sync)
     autocast: bool = False                # synthesis in bfloat16 autocast (for recent GPUs; distance stays fp32)
     seed: int = 0                         # seeds the noise maps and, step by step, the latent noise
+    cuda_graph: bool = True               # on CUDA devices, replay each step as one captured CUDA graph
 
 
 # ganlab's own settings, measured on held-out toy faces (w+, 500 steps): a bolder step, no exploratory latent
@@ -181,9 +187,6 @@ def project(model: StyleGAN2Model, target: torch.Tensor, cfg: ProjectionConfig |
     n = target.shape[0]
     target = target.to(device, torch.float32)
     gen = torch.Generator(device="cpu").manual_seed(cfg.seed)  # noise maps: the same on every device
-    # Latent noise is drawn on the run's device (no host copy per step) and seeded anew each step, so a
-    # paused run resumes on any device with no generator state to carry.
-    latent_gen = torch.Generator(device=device)
 
     w_avg, w_std = model.w_stats(n=cfg.w_avg_samples)
     if init_ws is not None:
@@ -200,10 +203,16 @@ def project(model: StyleGAN2Model, target: torch.Tensor, cfg: ProjectionConfig |
         for name, v in noise.items():
             check_shape(f"init_noise[{name!r}]", init_noise[name], list(v.shape))
             v.copy_(init_noise[name])
-    params = [w_opt] + (list(noise.values()) if cfg.optimize_noise else [])
     for v in noise.values():
         v.requires_grad_(cfg.optimize_noise)
-    optimizer = torch.optim.Adam(params, betas=(0.9, 0.999), lr=cfg.initial_learning_rate)
+
+    def synth(w: torch.Tensor) -> torch.Tensor:
+        ws = w if cfg.space == "w+" else w.repeat(1, model.num_ws, 1)
+        return model.net.synthesis(ws, noise_inputs=noise)
+
+    graphed = cfg.cuda_graph and device.type == "cuda"
+    one_step = _Step(cfg, synth, distance, target, w_opt, noise, w_std, static=graphed)
+    optimizer = one_step.optimizer
     first_step, history, carried_s = 0, [], 0.0
     if resume is not None:
         check_shape("resume.w_opt", resume.w_opt, list(w_opt.shape))
@@ -211,15 +220,13 @@ def project(model: StyleGAN2Model, target: torch.Tensor, cfg: ProjectionConfig |
             w_opt.copy_(resume.w_opt)
             for name, v in noise.items():
                 v.copy_(resume.noise[name])
-        optimizer.load_state_dict(resume.optimizer)
+        one_step.load_optimizer(resume.optimizer)
         first_step, history, carried_s = resume.step, list(resume.history), resume.elapsed_s
-
-    def synth(w: torch.Tensor) -> torch.Tensor:
-        ws = w if cfg.space == "w+" else w.repeat(1, model.num_ws, 1)
-        return model.net.synthesis(ws, noise_inputs=noise)
 
     call_started = time.perf_counter()
     started, step, stopped = call_started - carried_s, first_step, ""
+    if graphed and first_step < cfg.num_steps:
+        one_step.capture(first_step)
     for step in range(first_step, cfg.num_steps):
         if pause_after_s is not None and step > first_step and time.perf_counter() - call_started >= pause_after_s:
             yield ProjectionState(step=step, w_opt=w_opt.detach().cpu(),
@@ -230,28 +237,7 @@ def project(model: StyleGAN2Model, target: torch.Tensor, cfg: ProjectionConfig |
         if cancel is not None and cancel.is_set():
             stopped = "cancelled"
             break
-        t = step / cfg.num_steps
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(cfg, t)
-        w_noise_scale = w_std * cfg.initial_noise_factor * max(0.0, 1.0 - t / cfg.noise_ramp_length) ** 2
-        latent_gen.manual_seed((cfg.seed + 1) * 1_000_003 + step)
-        w_noise = torch.randn(w_opt.shape, generator=latent_gen, device=device) * w_noise_scale
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.autocast):
-            synth_img = synth(w_opt + w_noise)
-        synth_img = synth_img.float()
-
-        dist = distance(synth_img, target)
-        reg = noise_regularizer(noise) if cfg.optimize_noise else torch.zeros(n, device=device)
-        pix = _pixel(cfg, synth_img, target)
-        loss = (dist + reg * cfg.regularize_noise_weight + pix * cfg.pixel_weight).sum()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if cfg.optimize_noise:
-            with torch.no_grad():
-                for v in noise.values():
-                    v -= v.mean(dim=[1, 2, 3], keepdim=True)
-                    v *= v.square().mean(dim=[1, 2, 3], keepdim=True).rsqrt()
+        dist, reg, pix = one_step(step)
 
         done = step + 1
         last = done == cfg.num_steps
@@ -279,6 +265,173 @@ def project(model: StyleGAN2Model, target: torch.Tensor, cfg: ProjectionConfig |
 
     yield _result(model, w_opt.detach(), noise, target, cfg, distance, history, stopped,
                   steps_run=step + 1 if stopped != "cancelled" else step)
+
+
+_WARMUP_STEPS = 3                 # eager steps on a side stream before a capture, as PyTorch asks (then undone)
+_capture_lock = threading.Lock()  # CUDA allows one graph capture at a time in a process
+# Distances (by name) whose steps could not be captured, and why. A failed capture keeps the memory it took
+# (PyTorch never releases the pool of a capture that did not end), so it is not tried again in this process.
+_uncapturable: dict[str, str] = {}
+
+
+def uncaptured_distances() -> dict[str, str]:
+    """Distances (by name) whose projection steps could not be captured as CUDA graphs in this process, and why.
+
+    Their runs take the same steps eagerly, only slower (a `RuntimeWarning` said so the first time).
+    """
+    return dict(_uncapturable)
+
+
+class _Step:
+    """One optimisation step of `project`, its maths written once: run eagerly, or replayed as a CUDA graph.
+
+    Step i's inputs are its learning rate, its latent noise and that noise's scale. The maths reads them
+    with `w_opt`, the noise maps and Adam's state, updates those in place (forward, backward, Adam, noise
+    renormalisation) and returns the loss terms (distance, noise_reg, pixel; each [N]).
+    With `static` inputs (the graph path) every input is a device tensor filled in place before the step,
+    and Adam keeps its lr and step count on the device (`capturable`), so one graph captured by `capture`
+    serves every step; calls then replay it and return the same static output tensors each time.
+    Without, the inputs are plain values and tensors made per step, as the eager loop always had them.
+    """
+
+    def __init__(self, cfg: ProjectionConfig, synth: Callable[[torch.Tensor], torch.Tensor], distance: Distance,
+                 target: torch.Tensor, w_opt: torch.Tensor, noise: dict[str, torch.Tensor], w_std: float,
+                 static: bool):
+        self.cfg, self.synth, self.distance, self.target = cfg, synth, distance, target
+        self.w_opt, self.noise, self.w_std, self.static = w_opt, noise, w_std, static
+        self.device = w_opt.device
+        # Latent noise is drawn on the run's device (no host copy per step) and seeded anew each step, so a
+        # paused run resumes on any device with no generator state to carry.
+        self.latent_gen = torch.Generator(device=self.device)
+        self.lr: float | torch.Tensor = cfg.initial_learning_rate
+        self.latent: torch.Tensor | None = None  # the latent noise before scaling, [N, 1 or num_ws, w_dim]
+        self.scale: float | torch.Tensor = 0.0
+        if static:
+            self.lr = torch.tensor(cfg.initial_learning_rate, device=self.device)
+            self.latent = torch.zeros_like(w_opt)
+            self.scale = torch.zeros((), device=self.device)
+        params = [w_opt] + (list(noise.values()) if cfg.optimize_noise else [])
+        self.optimizer = torch.optim.Adam(params, betas=(0.9, 0.999), lr=self.lr, capturable=static)
+        # The warm-up before a capture runs it uncaptured on purpose: no advice against capturable=True, then.
+        self.optimizer._warned_capturable_if_run_uncaptured = True
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.outputs: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+
+    def __call__(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Run step `step` (0-based); its loss terms (distance, noise_reg, pixel)."""
+        self._set_inputs(step)
+        if self.graph is None:
+            return self._maths()
+        self.graph.replay()
+        return self.outputs
+
+    def _set_inputs(self, step: int) -> None:
+        cfg = self.cfg
+        t = step / cfg.num_steps
+        lr = learning_rate(cfg, t)
+        scale = self.w_std * cfg.initial_noise_factor * max(0.0, 1.0 - t / cfg.noise_ramp_length) ** 2
+        self.latent_gen.manual_seed((cfg.seed + 1) * 1_000_003 + step)
+        if self.static:  # in place: the graph reads these very tensors (the draw is randn's own, into the buffer)
+            self.lr.fill_(lr)
+            self.scale.fill_(scale)
+            self.latent.normal_(generator=self.latent_gen)
+            return
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.scale = scale
+        self.latent = torch.randn(self.w_opt.shape, generator=self.latent_gen, device=self.device)
+
+    def _maths(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        cfg, target, noise = self.cfg, self.target, self.noise
+        # A graph must not keep autocast's cast copies between replays: it recasts inside instead.
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.autocast,
+                            cache_enabled=False if self.static else None):
+            synth_img = self.synth(self.w_opt + self.latent * self.scale)
+        synth_img = synth_img.float()
+
+        dist = self.distance(synth_img, target)
+        reg = noise_regularizer(noise) if cfg.optimize_noise else torch.zeros(target.shape[0], device=self.device)
+        pix = _pixel(cfg, synth_img, target)
+        loss = (dist + reg * cfg.regularize_noise_weight + pix * cfg.pixel_weight).sum()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        if cfg.optimize_noise:
+            with torch.no_grad():
+                for v in noise.values():
+                    v -= v.mean(dim=[1, 2, 3], keepdim=True)
+                    v *= v.square().mean(dim=[1, 2, 3], keepdim=True).rsqrt()
+        return dist, reg, pix
+
+    def load_optimizer(self, saved: dict) -> None:
+        """Go on from a paused run's optimizer state, whichever kind of run saved it.
+
+        An eager run keeps a float lr and Adam's step count on the CPU, a graphed one a device lr and the
+        count on the device; this run's own settings (not the saved ones) decide where the state goes.
+        """
+        groups = [{**{k: v for k, v in mine.items() if k != "params"}, "params": theirs["params"]}
+                  for mine, theirs in zip(self.optimizer.param_groups, saved["param_groups"], strict=True)]
+        # A copy of the state: Adam would count steps in the saved tensors themselves, and a state may be resumed twice.
+        self.optimizer.load_state_dict({"state": _to_cpu(saved["state"]), "param_groups": groups})
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr  # loading copied it; the graph must read this very tensor
+
+    def capture(self, first_step: int) -> None:
+        """Record the step as a CUDA graph that later calls replay.
+
+        Capture needs a few eager steps first, on a side stream; they leave no trace: the latents, noise
+        maps and Adam's state are put back, so step `first_step` starts where the eager loop would. A step
+        that cannot be captured (a distance that reads values on the host, an old driver) runs eagerly
+        instead, with a warning, and is not captured again (`uncaptured_distances`).
+        """
+        if self.distance.name in _uncapturable:
+            return
+        self._set_inputs(first_step)
+        with torch.no_grad():
+            # Fills the model's converted-weight caches (kept with the model, for every user) on this stream
+            # rather than the side one.
+            self.synth(self.w_opt)
+        before = self._snapshot()
+        current = torch.cuda.current_stream(self.device)
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(current)
+        try:
+            with _capture_lock, torch.cuda.stream(side):
+                for _ in range(_WARMUP_STEPS):
+                    self._maths()
+                self.optimizer.zero_grad(set_to_none=True)  # the captured backward then makes the static grads
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph, stream=side, capture_error_mode="thread_local"):
+                    outputs = self._maths()
+            self.graph, self.outputs = graph, tuple(t.detach() for t in outputs)
+        except Exception as err:  # any reason at all: the same maths then runs eagerly, only slower
+            self.graph, self.outputs = None, None
+            why = f"CUDA graph capture failed ({type(err).__name__}: {str(err)[:160]})"
+            if not isinstance(err, torch.OutOfMemoryError):  # memory may be free next time
+                _uncapturable[self.distance.name] = why
+            warnings.warn(f"projection steps with the distance {self.distance.name!r} run eagerly: {why}",
+                          RuntimeWarning, stacklevel=2)
+        finally:
+            current.wait_stream(side)
+            self._restore(before)
+
+    def _changing(self) -> list[torch.Tensor]:
+        """Every tensor a step updates: the latents, the noise maps and Adam's state."""
+        state = [v for per_param in self.optimizer.state.values() for v in per_param.values() if torch.is_tensor(v)]
+        return [self.w_opt, *self.noise.values(), *state]
+
+    def _snapshot(self) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
+        return {id(t): (t, t.detach().clone()) for t in self._changing()}
+
+    @torch.no_grad()
+    def _restore(self, before: dict[int, tuple[torch.Tensor, torch.Tensor]]) -> None:
+        """Put back what `_snapshot` copied, in place; Adam state made since starts afresh (zeros, as Adam makes it)."""
+        for t in self._changing():
+            kept = before.get(id(t))
+            if kept is None:
+                t.zero_()
+            else:
+                t.copy_(kept[1])
 
 
 def _to_cpu(tree):
