@@ -8,7 +8,7 @@ only 20 + 20 rendered faces projected into the model, and each shipped direction
 others (their SVM boundaries held). Then milliseconds per single edit render.
 
 Run: python -m benchmarks.directions [--ship] [--n 3000] [--eval 200] [--steps 50]
-`--ship` first relearns the bundled directions (assets/directions/<model>.npz) from `--n` generator
+`--ship` first relearns the bundled directions (directions.npz in the model's folder) from `--n` generator
 samples labelled by the judge; run it again whenever the bundled generator changes.
 """
 

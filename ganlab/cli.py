@@ -488,7 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", help="walks file (default assets/walks/MODEL.npz)")
+    p.add_argument("--out", help="walks file (default: walks.npz in the model's folder)")
     p.add_argument("--init", help="a walks file to train further instead of starting from zero")
     p.add_argument("--shared", action="store_true",
                    help="one walk for all classes (default: plus a learned offset per class); "
@@ -523,14 +523,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight of the rendered-image losses against the generated pairs' (default 1)")
     p.add_argument("--anneal", action="store_true",
                    help="cosine-decay the learning rate to 5%% over this run's steps (for a final fine-tune)")
-    _add_run_options(p, "checkpoints (default runs/encoder-MODEL)", "write the encoder to assets/encoders/MODEL")
+    _add_run_options(p, "checkpoints (default runs/encoder-MODEL)", "write the encoder into the model's folder (encoder/)")
     p.set_defaults(func=cmd_train_encoder)
 
     p = sub.add_parser("train-landscape", help="learn a landscape map for fast projection (resumable)")
     p.add_argument("--model", required=True)
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--batch", type=int, default=8, help="targets per recorded trajectory batch")
-    _add_run_options(p, "checkpoints (default runs/landscape-MODEL)", "write the map to assets/landscapes/MODEL")
+    _add_run_options(p, "checkpoints (default runs/landscape-MODEL)", "write the map into the model's folder (landscape/)")
     p.set_defaults(func=cmd_train_landscape)
 
     p = sub.add_parser("train", help="train a bundled demo generator (resumes from its run folder)")

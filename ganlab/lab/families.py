@@ -35,7 +35,8 @@ class InvertOptions:
 
     method: str
     space: str = "w+"                        # StyleGAN2 projector only: 'w', 'w+' or 'w-then-w+'
-    steps: int | None = None                 # None: the method's own default
+    steps: int | None = None                 # projector/landscape/BigGAN steps (None: 1000 / 300); the
+                                             # encoder presets have their own
     settings: str = "official"               # StyleGAN2 projector settings ('official' or 'tuned')
     cls: str | int = "auto"                  # BigGAN: the class, or 'auto' to find it
     preview_every: int = 10

@@ -6,9 +6,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ganlab import settings
-from ganlab.augment.gallery import augment, export_zip, gallery_items, grid_png
 from ganlab.augment.transforms import TRANSFORMS
-from ganlab.augment.walks import load_walks
 from ganlab.errors import GanlabError
 from ganlab.imaging import to_uint8
 from ganlab.invert.biggan import InversionConfig, InversionResult, invert
@@ -16,7 +14,6 @@ from ganlab.invert.losses import lpips_distance
 from ganlab.invert.object_encoder import encoder_start, find_object_encoder
 from ganlab.invert.targets import prepare_target
 from ganlab.session import StoredLatent
-from ganlab.settings import assets_dir
 from ganlab.ui.context import AppContext, session_id, side_by_side, upload_name
 from ganlab.ui.gpu import gpu
 
@@ -40,11 +37,6 @@ def parse_magnitudes(text: str) -> dict[str, list[float]] | None:
         except ValueError:
             raise GanlabError(f"magnitudes for {name} must be numbers, got '{values.strip()}'") from None
     return out
-
-
-def _walks(model_id: str, model):
-    path = assets_dir() / "walks" / f"{model_id}.npz"
-    return load_walks(path, model) if path.is_file() else None
 
 
 def build(ctx: AppContext) -> None:
@@ -93,15 +85,14 @@ def build(ctx: AppContext) -> None:
                 if isinstance(rec, InversionResult):
                     m = rec.metrics[0]
                     store = ctx.sessions.get(session_id(request))
-                    store.add(StoredLatent(f"{rec.class_names[0]}", model_id, "z", rec.z[:1].cpu(),
-                                           c=rec.c[:1].cpu(), thumbnail=rec.images[0], metrics=m), net)
+                    latent = store.add(StoredLatent(f"{rec.class_names[0]}", model_id, "z", rec.z[:1].cpu(),
+                                                    c=rec.c[:1].cpu(), thumbnail=rec.images[0], metrics=m,
+                                                    source="upload"), net)
                     done = (f"**Inverted** as class **{rec.class_names[0]}** · PSNR {m['psnr']:.2f} dB · "
                             f"SSIM {m['ssim']:.3f}. Now choose transformations and make a gallery.")
                     if ctx.registry.get(model_id).caveat:
                         done += f"\n\nNote: {ctx.registry.get(model_id).caveat}"
-                    yield (side_by_side(target_u8, rec.images[0]), done,
-                           {"model": model_id, "z": rec.z[:1].cpu(), "c": rec.c[:1].cpu(),
-                            "class": rec.class_names[0], "source": "upload"})
+                    yield side_by_side(target_u8, rec.images[0]), done, latent
                     return
                 preview = rec.preview[0] if rec.preview is not None else target_u8 * 0
                 note = f" · {rec.note}" if rec.note else ""
@@ -111,28 +102,24 @@ def build(ctx: AppContext) -> None:
             raise gr.Error(str(err)) from None
 
     @gpu(duration=120)
-    def run_gallery(request: gr.Request, inverted: dict | None, names: list[str], magnitude_text: str,
+    def run_gallery(request: gr.Request, inverted: StoredLatent | None, names: list[str], magnitude_text: str,
                     n_samples: float, progress: gr.Progress = gr.Progress()):
         if not inverted:
             raise gr.Error("Invert an image first.")
         if not names:
             raise gr.Error("Choose at least one transformation.")
         try:
-            net = ctx.pool.get(inverted["model"])
-            items = gallery_items(names, parse_magnitudes(magnitude_text), samples=int(n_samples))
-            progress(0.1, desc=f"rendering {len(items)} augmentations")
-            result = augment(net, inverted["z"].to(net.device), inverted["c"].to(net.device), items,
-                             walks=_walks(inverted["model"], net))
+            lab = ctx.lab(session_id(request), inverted.model_id)
+            progress(0.1, desc="rendering the augmentations")
+            result = lab.augment(inverted, names, parse_magnitudes(magnitude_text), samples=int(n_samples))
         except GanlabError as err:
             raise gr.Error(str(err)) from None
         for note in result.notes:
             gr.Info(note)
         folder = ctx.temp_dir(session_id(request))
-        grid_png(result.augmentations, folder / "augmentations.png")
-        zip_path = export_zip(result.augmentations, folder / "augmentations.zip", inverted["source"],
-                              inverted["class"])
+        files = [result.save_grid(folder / "augmentations.png"), result.save_zip(folder / "augmentations.zip")]
         shown = [(a.image, f"{a.transform} {a.magnitude:g}") for a in result.augmentations]
-        return shown, [str(folder / "augmentations.png"), str(zip_path)]
+        return shown, [str(f) for f in files]
 
     go.click(run_invert, [image, model, cls, steps, use_encoder], [view, status, state], concurrency_limit=1,
              concurrency_id="gpu")

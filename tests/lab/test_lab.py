@@ -174,6 +174,7 @@ def test_a_biggan_lab_inverts_and_augments_but_does_not_edit(objects, tmp_path):
     gallery = objects.augment(inv, transforms=["zoom"], magnitudes={"zoom": [0.8, 1.25]}, samples=2)
     assert [(a.transform, round(a.magnitude, 4)) for a in gallery.augmentations] == \
         [("zoom", 0.8), ("zoom", 0.8), ("zoom", 1.25), ("zoom", 1.25)]
+    assert {a.method for a in gallery.augmentations} == {"walk"}  # the walks in the model's folder
     assert gallery.save_grid(tmp_path / "g.png").is_file() and gallery.save_zip(tmp_path / "g.zip").is_file()
     with pytest.raises(GanlabError, match="no edit directions"):
         objects.edit(inv, {})
