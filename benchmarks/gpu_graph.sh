@@ -6,17 +6,7 @@
 # Usage: bash benchmarks/gpu_graph.sh
 set -u
 LOG=${OUT:-.}/gpu_graph.log
-PY=${PYTHON:-python3}
-export PYTHONUNBUFFERED=1 PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH}
-part() {  # part SECONDS ARGS...: one benchmark, bounded in time, its warnings filtered out
-  local limit=$1; shift
-  echo "\$ $*" | tee -a "$LOG"
-  timeout "$limit" "$PY" -m "$@" 2>&1 | grep -v -e '^W[0-9]' -e 'Warning' -e 'warn' -e 'logprint' | tee -a "$LOG"
-  local status=${PIPESTATUS[0]} why=""
-  [ "$status" = 124 ] && why=", out of time after $limit s"
-  [ "$status" = 0 ] || echo "(exit $status$why)" | tee -a "$LOG"
-}
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$LOG"
+. "$(dirname "$0")/gpu_part.sh"  # part(), and the GPU named in the log
 # Four 1000-step runs at 1024 px: ~20 s each replayed, ~90 s each eager (the graph rows come first).
 part 255 benchmarks.projection_speed --device cuda --size 1024 --steps 1000 --bf16
 part 60 benchmarks.projection_speed --device cuda --size 256 --steps 1000

@@ -6,14 +6,7 @@
 set -u
 OFF=${1:?give a stylegan2-ada-pytorch checkout}
 LOG=${OUT:-.}/gpu.log
-PY=${PYTHON:-python3}
-export PYTHONUNBUFFERED=1 PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH}
-part() {  # part SECONDS ARGS...: one benchmark, bounded in time, its warnings filtered out
-  local limit=$1; shift
-  echo "\$ $*" | tee -a "$LOG"
-  timeout "$limit" "$PY" -m "$@" 2>&1 | grep -v -e '^W[0-9]' -e 'Warning' -e 'warn' -e 'logprint' | tee -a "$LOG"
-}
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$LOG"
+. "$(dirname "$0")/gpu_part.sh"  # part(), and the GPU named in the log
 # The first part builds the official CUDA kernels (cached for the later parts).
 part 200 benchmarks.vs_official --official "$OFF" --device cuda --sizes 1024 --batches 1,8 --repeats 10 --profile
 part 60 benchmarks.vs_official --official "$OFF" --device cuda --sizes 1024 --batches 1,8 --repeats 10 --bf16

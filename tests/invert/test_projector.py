@@ -17,37 +17,16 @@ from ganlab.invert.metrics import psnr, ssim
 from ganlab.invert.projector import (TUNED, ProjectionConfig, ProjectionResult, ProjectionStep, learning_rate,
                                      noise_regularizer, project, project_w_then_w_plus, settings_config)
 from ganlab.models.registry import Registry, load_model
+from tests.invert.conftest import run_to_result
 
 FAST = dict(w_avg_samples=500, preview_every=0)
 FALLBACK = Distance(FALLBACK_NAME, fallback_distance)
 
 
-@pytest.fixture(scope="module")
-def model():
-    torch.set_num_threads(1)
-    return load_model(Registry(), "toyfaces-64")
-
-
-@pytest.fixture(scope="module")
-def sample(model):
-    with torch.no_grad():
-        return model.net.synthesis(model.mapping(model.sample_z(2, seed=11))).clamp(-1, 1)
-
-
-def _run(gen):
-    steps, result = [], None
-    for rec in gen:
-        if isinstance(rec, ProjectionResult):
-            result = rec
-        else:
-            steps.append(rec)
-    return steps, result
-
-
 def test_w_plus_projection_of_a_generator_sample_improves_psnr_and_streams_records(model, sample):
     start = psnr(model.synthesize(model.mean_latent("w"), space="w").expand(2, -1, -1, -1), sample)
     cfg = ProjectionConfig(num_steps=60, space="w+", preview_every=20, w_avg_samples=500)
-    steps, result = _run(project(model, sample, cfg, distance=FALLBACK))
+    steps, result = run_to_result(project(model, sample, cfg, distance=FALLBACK))
     assert [s.step for s in steps] == list(range(1, 61))
     assert all(s.distance_name == FALLBACK_NAME and s.total == 60 for s in steps)
     assert [s.step for s in steps if s.preview is not None] == [20, 40, 60]
@@ -59,14 +38,14 @@ def test_w_plus_projection_of_a_generator_sample_improves_psnr_and_streams_recor
 
 
 def test_w_space_result_is_one_w_broadcast_to_every_layer(model, sample):
-    _, result = _run(project(model, sample[:1], ProjectionConfig(num_steps=5, space="w", **FAST), distance=FALLBACK))
+    _, result = run_to_result(project(model, sample[:1], ProjectionConfig(num_steps=5, space="w", **FAST), distance=FALLBACK))
     assert result.w.shape == (1, model.w_dim)
     assert torch.equal(result.ws, result.w.unsqueeze(1).expand(-1, model.num_ws, -1))
 
 
 def test_projection_never_modifies_the_shared_model(model, sample):
     before = {k: v.clone() for k, v in model.net.state_dict().items()}
-    _run(project(model, sample, ProjectionConfig(num_steps=3, space="w+", **FAST), distance=FALLBACK))
+    run_to_result(project(model, sample, ProjectionConfig(num_steps=3, space="w+", **FAST), distance=FALLBACK))
     assert all(torch.equal(before[k], v) for k, v in model.net.state_dict().items())
 
 
@@ -83,27 +62,27 @@ def test_cancel_event_stops_at_the_next_step_and_keeps_the_latents(model, sample
 
 
 def test_early_stop_when_every_target_reaches_the_distance(model, sample):
-    steps, result = _run(project(model, sample, ProjectionConfig(num_steps=100, target_distance=10.0, **FAST),
+    steps, result = run_to_result(project(model, sample, ProjectionConfig(num_steps=100, target_distance=10.0, **FAST),
                                  distance=FALLBACK))
     assert result.stopped == "target reached" and len(steps) == 1
 
 
 def test_nan_loss_stops_with_a_message_instead_of_hanging(model, sample):
     nan = Distance("broken", lambda a, b: (a - b).flatten(1).mean(1) * float("nan"))
-    _, result = _run(project(model, sample, ProjectionConfig(num_steps=20, **FAST), distance=nan))
+    _, result = run_to_result(project(model, sample, ProjectionConfig(num_steps=20, **FAST), distance=nan))
     assert "NaN" in result.stopped and result.steps_run == 1
 
 
 def test_w_then_w_plus_numbers_steps_across_both_phases(model, sample):
     cfg = ProjectionConfig(num_steps=4, **FAST)
-    steps, result = _run(project_w_then_w_plus(model, sample[:1], cfg, w_plus_steps=3, distance=FALLBACK))
+    steps, result = run_to_result(project_w_then_w_plus(model, sample[:1], cfg, w_plus_steps=3, distance=FALLBACK))
     assert [s.step for s in steps] == list(range(1, 8)) and all(s.total == 7 for s in steps)
     assert result.steps_run == 7 and len(result.history) == 7
     assert not torch.allclose(result.ws[:, 0], result.ws[:, -1])
 
 
 def test_pixel_loss_term_is_reported_when_enabled(model, sample):
-    steps, _ = _run(project(model, sample, ProjectionConfig(num_steps=2, pixel_loss="l1", pixel_weight=1.0, **FAST),
+    steps, _ = run_to_result(project(model, sample, ProjectionConfig(num_steps=2, pixel_loss="l1", pixel_weight=1.0, **FAST),
                             distance=FALLBACK))
     assert "pixel_l1" in steps[0].losses
 
@@ -122,13 +101,13 @@ def test_tuned_settings_fit_a_rendered_face_closer_than_the_official_ones(model)
     psnrs = {}
     for name in ("official", "tuned"):
         cfg = settings_config(name, num_steps=60, space="w+", **FAST)
-        _, result = _run(project(model, faces, cfg, distance=FALLBACK))
+        _, result = run_to_result(project(model, faces, cfg, distance=FALLBACK))
         psnrs[name] = np.mean([m["psnr"] for m in result.metrics])
     assert psnrs["tuned"] > psnrs["official"] + 0.5, psnrs
 
 
-def test_bf16_autocast_projection_tracks_the_fp32_run(model, sample):
-    runs = [_run(project(model, sample, ProjectionConfig(num_steps=30, space="w+", autocast=ac, **FAST),
+def test_bf16_autocast_projection_tracks_the_fp32run_to_result(model, sample):
+    runs = [run_to_result(project(model, sample, ProjectionConfig(num_steps=30, space="w+", autocast=ac, **FAST),
                          distance=FALLBACK))[1] for ac in (False, True)]
     assert runs[1].ws.dtype == torch.float32 and not torch.equal(runs[0].ws, runs[1].ws)
     for fp32, bf16 in zip(runs[0].metrics, runs[1].metrics):
@@ -140,7 +119,7 @@ def test_lpips_wiring_reports_lpips_metrics(model, sample):
 
     net = lpips.LPIPS(net="alex", pnet_rand=True, verbose=False).eval().requires_grad_(False)
     dist = Distance("LPIPS (VGG)", lambda a, b: net(a, b).flatten())
-    _, result = _run(project(model, sample, ProjectionConfig(num_steps=2, **FAST), distance=dist))
+    _, result = run_to_result(project(model, sample, ProjectionConfig(num_steps=2, **FAST), distance=dist))
     assert all("lpips" in m and m["lpips"] >= 0 for m in result.metrics)
 
 
@@ -179,12 +158,12 @@ def test_psnr_and_ssim_known_values():
     assert np.isfinite(ssim(a, noisy).item())
 
 
-def test_a_run_paused_and_resumed_in_chunks_equals_one_uninterrupted_run(model, sample):
+def test_a_run_paused_and_resumed_in_chunks_equals_one_uninterruptedrun_to_result(model, sample):
     """The ZeroGPU path: every call pauses after one step and the next resumes from its state."""
     from ganlab.invert.projector import ProjectionState
 
     cfg = ProjectionConfig(num_steps=6, space="w+", **FAST)
-    _, whole = _run(project(model, sample, cfg, distance=FALLBACK))
+    _, whole = run_to_result(project(model, sample, cfg, distance=FALLBACK))
     state, calls, steps = None, 0, []
     while True:
         calls += 1

@@ -20,6 +20,7 @@ from ganlab.invert.losses import FALLBACK_NAME, Distance, fallback_distance
 from ganlab.invert.projector import (ProjectionConfig, ProjectionResult, ProjectionState, ProjectionStep, project,
                                      uncaptured_distances)
 from ganlab.models.registry import Registry, load_model
+from tests.invert.conftest import run_to_result
 
 FAST = dict(w_avg_samples=500, preview_every=0)
 FALLBACK = Distance(FALLBACK_NAME, fallback_distance)
@@ -29,30 +30,8 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs nee
 
 
 @pytest.fixture(scope="module")
-def model():
-    torch.set_num_threads(1)
-    return load_model(Registry(), "toyfaces-64")
-
-
-@pytest.fixture(scope="module")
-def sample(model):
-    with torch.no_grad():
-        return model.net.synthesis(model.mapping(model.sample_z(2, seed=11))).clamp(-1, 1)
-
-
-@pytest.fixture(scope="module")
 def cuda_model():
     return load_model(Registry(), "toyfaces-64").to("cuda")
-
-
-def _run(gen):
-    steps, result = [], None
-    for rec in gen:
-        if isinstance(rec, ProjectionResult):
-            result = rec
-        else:
-            steps.append(rec)
-    return steps, result
 
 
 def _chunked(model, target, cfgs, distance):
@@ -83,7 +62,7 @@ def _assert_tracks(result, reference, max_gap=1e-3, mean_gap=1e-4, psnr_db=0.01)
 
 
 def test_the_cuda_graph_flag_changes_nothing_on_the_cpu(model, sample):
-    runs = [_run(project(model, sample, ProjectionConfig(num_steps=8, space="w+", cuda_graph=flag, **FAST),
+    runs = [run_to_result(project(model, sample, ProjectionConfig(num_steps=8, space="w+", cuda_graph=flag, **FAST),
                          distance=FALLBACK)) for flag in (True, False)]
     (steps_on, on), (steps_off, off) = runs
     assert torch.equal(on.ws, off.ws) and all(torch.equal(on.noise[k], off.noise[k]) for k in on.noise)
@@ -95,18 +74,18 @@ def test_a_paused_state_resumed_twice_gives_the_same_result_twice(model, sample)
     cfg = ProjectionConfig(num_steps=4, space="w+", **FAST)
     state = list(project(model, sample, cfg, distance=FALLBACK, pause_after_s=0.0))[-1]
     assert isinstance(state, ProjectionState)
-    first, second = (_run(project(model, sample, cfg, distance=FALLBACK, resume=state))[1] for _ in range(2))
+    first, second = (run_to_result(project(model, sample, cfg, distance=FALLBACK, resume=state))[1] for _ in range(2))
     assert torch.equal(first.ws, second.ws)
 
 
 @cuda
 def test_graph_replays_equal_the_same_maths_run_uncaptured(cuda_model, sample):
     cfg = ProjectionConfig(num_steps=20, space="w+", **FAST)
-    _, graph = _run(project(cuda_model, sample, cfg, distance=MSE))
+    _, graph = run_to_result(project(cuda_model, sample, cfg, distance=MSE))
     assert MSE.name not in uncaptured_distances()
     uncapturable = _uncapturable(MSE)
     with pytest.warns(RuntimeWarning, match="run eagerly: CUDA graph capture failed"):
-        eager_steps, eager = _run(project(cuda_model, sample, cfg, distance=uncapturable))
+        eager_steps, eager = run_to_result(project(cuda_model, sample, cfg, distance=uncapturable))
     assert "CUDA graph capture failed" in uncaptured_distances()[uncapturable.name]
     assert all(s.note == "" for s in eager_steps)  # the records speak of the distance only
     assert torch.allclose(graph.ws, eager.ws, rtol=0, atol=1e-4), (graph.ws - eager.ws).abs().max()
@@ -120,17 +99,17 @@ def test_a_capture_that_failed_is_not_tried_again(cuda_model, sample):
     uncapturable = _uncapturable(Distance("MSE again", MSE.fn))
     cfg = ProjectionConfig(num_steps=2, **FAST)
     with pytest.warns(RuntimeWarning):
-        _run(project(cuda_model, sample, cfg, distance=uncapturable))
+        run_to_result(project(cuda_model, sample, cfg, distance=uncapturable))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        _, result = _run(project(cuda_model, sample, cfg, distance=uncapturable))
+        _, result = run_to_result(project(cuda_model, sample, cfg, distance=uncapturable))
     assert not [w for w in caught if "capture failed" in str(w.message)]  # a second try would keep more memory
     assert result.steps_run == 2
 
 
 @cuda
 def test_a_graphed_run_tracks_the_eager_loop(cuda_model, sample):
-    runs = [_run(project(cuda_model, sample, ProjectionConfig(num_steps=20, space="w+", cuda_graph=flag, **FAST),
+    runs = [run_to_result(project(cuda_model, sample, ProjectionConfig(num_steps=20, space="w+", cuda_graph=flag, **FAST),
                          distance=MSE)) for flag in (True, False)]
     (_, graph), (_, eager) = runs
     assert MSE.name not in uncaptured_distances()
@@ -139,9 +118,9 @@ def test_a_graphed_run_tracks_the_eager_loop(cuda_model, sample):
 
 
 @cuda
-def test_a_graphed_run_paused_and_resumed_in_chunks_equals_one_graphed_run(cuda_model, sample):
+def test_a_graphed_run_paused_and_resumed_in_chunks_equals_one_graphedrun_to_result(cuda_model, sample):
     cfg = ProjectionConfig(num_steps=6, space="w+", **FAST)
-    _, whole = _run(project(cuda_model, sample, cfg, distance=MSE))
+    _, whole = run_to_result(project(cuda_model, sample, cfg, distance=MSE))
     chunked, calls, steps = _chunked(cuda_model, sample, lambda i: cfg, MSE)
     assert calls == 6 and steps == [1, 2, 3, 4, 5, 6] and chunked.steps_run == 6
     assert torch.allclose(chunked.ws, whole.ws, rtol=0, atol=1e-4), (chunked.ws - whole.ws).abs().max()
@@ -151,7 +130,7 @@ def test_a_graphed_run_paused_and_resumed_in_chunks_equals_one_graphed_run(cuda_
 @cuda
 def test_states_pass_between_eager_and_graphed_calls(cuda_model, sample):
     cfg = ProjectionConfig(num_steps=6, space="w+", **FAST)
-    _, whole = _run(project(cuda_model, sample, ProjectionConfig(**{**cfg.__dict__, "cuda_graph": False}),
+    _, whole = run_to_result(project(cuda_model, sample, ProjectionConfig(**{**cfg.__dict__, "cuda_graph": False}),
                             distance=MSE))
     mixed, calls, steps = _chunked(cuda_model, sample,
                                    lambda i: ProjectionConfig(**{**cfg.__dict__, "cuda_graph": i % 2 == 1}), MSE)
@@ -178,17 +157,17 @@ def test_cancel_stops_a_graphed_run_at_the_next_step(cuda_model, sample):
 
 @cuda
 def test_graphed_runs_stop_early_at_the_target_and_on_nan(cuda_model, sample):
-    _, reached = _run(project(cuda_model, sample, ProjectionConfig(num_steps=100, target_distance=10.0, **FAST),
+    _, reached = run_to_result(project(cuda_model, sample, ProjectionConfig(num_steps=100, target_distance=10.0, **FAST),
                               distance=MSE))
     assert reached.stopped == "target reached" and reached.steps_run == 1
     nan = Distance("broken", lambda a, b: (a - b).flatten(1).mean(1) * float("nan"))
-    _, broken = _run(project(cuda_model, sample, ProjectionConfig(num_steps=20, **FAST), distance=nan))
+    _, broken = run_to_result(project(cuda_model, sample, ProjectionConfig(num_steps=20, **FAST), distance=nan))
     assert "NaN" in broken.stopped and broken.steps_run == 1 and nan.name not in uncaptured_distances()
 
 
 @cuda
 def test_bf16_autocast_steps_are_captured_too(cuda_model, sample):
-    runs = [_run(project(cuda_model, sample, ProjectionConfig(num_steps=20, space="w+", autocast=True,
+    runs = [run_to_result(project(cuda_model, sample, ProjectionConfig(num_steps=20, space="w+", autocast=True,
                                                               cuda_graph=flag, **FAST), distance=MSE))
             for flag in (True, False)]
     (_, graph), (_, eager) = runs
