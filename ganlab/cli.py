@@ -238,22 +238,23 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
     lab = ganlab.load(args.model, args.device)
     extra = load_directions(args.directions, lab.name, lab.model.w_dim) if args.directions else []
-    known = {d.name: d for d in extra} | lab.directions
+    extra = {d.name: d for d in extra}
     if args.list:
-        for name, d in known.items():
+        for name, d in (extra | lab.directions).items():
             accuracy = "" if d.accuracy is None else f", accuracy {d.accuracy:.2f}"
             print(f"{name:<16} {d.source}{accuracy}")
         return 0
     if not args.latents or not args.direction:
         raise GanlabError("give latent files or folders and at least one --direction NAME=AMOUNT (--list shows names)")
     amounts = _parse_amounts(args.direction)
-    unknown = [n for n in amounts if n not in known]
+    chosen = {n: extra.get(n) or lab.find_direction(n) for n in amounts}
+    unknown = [n for n, d in chosen.items() if d is None]
     if unknown:
         raise GanlabError(f"'{lab.name}' has no direction named {', '.join(unknown)}; `edit --list` shows them")
     layers = _parse_layers(args.layers)
     out = Path(args.out)
     for latent in _read_latents(lab, args.latents):
-        edited = lab.edit(latent, {known[n]: a for n, a in amounts.items()}, layers=layers)
+        edited = lab.edit(latent, {chosen[n]: a for n, a in amounts.items()}, layers=layers)
         before, after = lab.render(latent), lab.render(edited)
 
         def fill(folder: Path) -> None:

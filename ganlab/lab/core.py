@@ -135,7 +135,7 @@ class Lab:
         img = torch.cat([p[0] for p in prepared]).to(self.model.device)
         opts = InvertOptions(method or self.family.default_method, space=space, steps=steps, settings=settings,
                              cls=cls, preview_every=preview_every, seed=seed,
-                             name=name or ("inversion" if self.kind == "stylegan2" else ""))
+                             name=name or self.family.default_name)
         if run is not None:
             opts.run = run
         distance = distance or lpips_distance(self.model.device)
@@ -195,22 +195,26 @@ class Lab:
                 found.setdefault(d.name, d)
         return found
 
+    def find_direction(self, name: str) -> Direction | None:
+        """The direction `directions[name]` would give, computing a source only when the ones before it
+        lack the name (a learned direction needs no GANSpace)."""
+        for source in self.family.direction_sources:
+            for d in self.directions_of(source):
+                if d.name == name:
+                    return d
+        return None
+
     def edit(self, latent: LatentLike, amounts: Mapping[str | Direction, float], layers: Layers = None
              ) -> StoredLatent:
         """The latent moved along directions: `amounts` maps a direction (or its name in `directions`) to
         a slider value in sigma units. `layers`: 'coarse', 'middle', 'fine', 'all', (start, stop) or a
         list of ws indices; None keeps each direction's own layers."""
         item = self._own(latent)
-        known = None
         moves = []
         for key, alpha in amounts.items():
-            if isinstance(key, Direction):
-                direction = key
-            else:
-                known = known if known is not None else self.directions
-                if key not in known:
-                    raise GanlabError(f"'{self.name}' has no direction named {key!r}; it has {', '.join(known)}")
-                direction = known[key]
+            direction = key if isinstance(key, Direction) else self.find_direction(key)
+            if direction is None:
+                raise GanlabError(f"'{self.name}' has no direction named {key!r}; it has {', '.join(self.directions)}")
             if direction.model_id != self.name:
                 raise GanlabError(f"direction '{direction.name}' was made for '{direction.model_id}', "
                                   f"not '{self.name}'")

@@ -61,6 +61,7 @@ class StyleGAN2Family:
     kind = "stylegan2"
     methods = METHODS
     default_method = "balanced"
+    default_name = "inversion"               # what an inverted latent is called unless named
     direction_sources = ("learned", "ganspace", "sefa")
 
     def invert(self, model: GanModel, img: torch.Tensor, opts: InvertOptions, distance: Distance,
@@ -107,6 +108,7 @@ class BigGANFamily:
     kind = "biggan"
     methods = ("encoder", "random")
     default_method = "encoder"
+    default_name = ""                        # '': each inverted latent is called by the class found
     direction_sources: tuple[str, ...] = ()
 
     def invert(self, model: GanModel, img: torch.Tensor, opts: InvertOptions, distance: Distance,

@@ -73,6 +73,11 @@ class ModelPool:
         with self._lock:
             return [(mid, dev, model_bytes(m)) for (mid, dev), m in self._models.items()]
 
+    def holds(self, model: GanModel) -> bool:
+        """Whether `model` is still one of the pool's loaded models (not evicted)."""
+        with self._lock:
+            return any(m is model for m in self._models.values())
+
     def evict(self, model_id: str) -> None:
         with self._lock:
             for key in [k for k in self._models if k[0] == model_id]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
-import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -34,7 +33,7 @@ class AppContext:
     _sent_faces: dict[str, tuple[np.ndarray, PhotoOrigin]] = field(default_factory=dict)
     _temp_dirs: dict[str, list[Path]] = field(default_factory=dict)
     _forgetters: list[Callable[[str], None]] = field(default_factory=list)
-    _labs: weakref.WeakKeyDictionary = field(default_factory=weakref.WeakKeyDictionary)  # model -> its Lab
+    _labs: dict[int, Lab] = field(default_factory=dict)  # id of a pooled model -> its Lab
     _labs_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -121,12 +120,14 @@ class AppContext:
         dropdown.focus(choices, outputs=dropdown, queue=False)
 
     def lab(self, session_id: str, model_id: str) -> Lab:
-        """The Lab over the pooled model (one per loaded model, so computed directions are kept)."""
+        """The Lab over the pooled model (one per loaded model, so computed directions are kept). Labs of
+        models the pool has evicted are dropped here, so they do not keep those models in memory."""
         model = self.model(session_id, model_id)
         with self._labs_lock:
-            lab = self._labs.get(model)
-            if lab is None:
-                lab = self._labs[model] = Lab(model, self.registry.get(model_id, viewer=session_id))
+            self._labs = {key: lab for key, lab in self._labs.items() if self.pool.holds(lab.model)}
+            lab = self._labs.get(id(model))
+            if lab is None or lab.model is not model:
+                lab = self._labs[id(model)] = Lab(model, self.registry.get(model_id, viewer=session_id))
             return lab
 
     def model(self, session_id: str, model_id: str):

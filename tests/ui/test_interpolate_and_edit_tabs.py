@@ -60,3 +60,16 @@ def test_an_edit_renders_beside_the_original_and_pastes_only_with_a_photo(ctx):
     with pytest.raises(GanlabError, match="did not come from an aligned photo"):
         edit_tab.paste_into_photo(item, face)
     assert isinstance(Image.fromarray(face), Image.Image) and new_ws.shape == item.tensor.shape
+
+
+def test_the_lab_of_an_evicted_model_goes_with_it(ctx):
+    import gc
+    import weakref
+
+    lab = ctx.lab("s1", "toyfaces-64")
+    gone = weakref.ref(lab.model)
+    ctx.pool.evict("toyfaces-64")
+    del lab
+    fresh = ctx.lab("s1", "toyfaces-64")  # reloads the model; the old Lab is dropped
+    gc.collect()
+    assert gone() is None and fresh.model is ctx.pool.get("toyfaces-64")
