@@ -17,6 +17,7 @@ LANDSCAPE = "landscape"          # sub-folder: the landscape map
 DIRECTIONS = "directions.npz"    # edit directions (shipped and user-learned), `save_directions` format
 WALKS = "walks.npz"              # BigGAN latent walks, `save_walks` format
 HELPERS = (ENCODER, LANDSCAPE, DIRECTIONS, WALKS)
+FOLDERS = (ENCODER, LANDSCAPE)   # the helpers that are folders (each with its config.json)
 
 
 def helpers_folder_for(checkpoint: Path | str) -> Path:
@@ -42,4 +43,4 @@ def has_helper(model, name: str) -> bool:
     if getattr(model, "folder", None) is None:
         return False
     path = helper_path(model, name)
-    return (path / "config.json").is_file() if "." not in name else path.is_file()
+    return (path / "config.json").is_file() if name in FOLDERS else path.is_file()
