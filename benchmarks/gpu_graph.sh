@@ -10,4 +10,4 @@ LOG=${OUT:-.}/gpu_graph.log
 # Four 1000-step runs at 1024 px: ~20 s each replayed, ~90 s each eager (the graph rows come first).
 part 255 benchmarks.projection_speed --device cuda --size 1024 --steps 1000 --bf16
 part 60 benchmarks.projection_speed --device cuda --size 256 --steps 1000
-part 40 benchmarks.check_graph
+CUBLAS_WORKSPACE_CONFIG=:4096:8 part 60 benchmarks.check_graph --deterministic

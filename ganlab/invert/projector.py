@@ -58,7 +58,7 @@ class ProjectionConfig:
     report_every: int = 1                 # steps between records (losses need a host sync)
     autocast: bool = False                # synthesis in bfloat16 autocast (for recent GPUs; distance stays fp32)
     seed: int = 0                         # seeds the noise maps and, step by step, the latent noise
-    cuda_graph: bool = True               # on CUDA devices, replay each step as one captured CUDA graph
+    cuda_graph: bool = True               # on CUDA devices, replay each step as one captured CUDA graph (same maths)
 
 
 # ganlab's own settings, measured on held-out toy faces (w+, 500 steps): a bolder step, no exploratory latent
@@ -210,8 +210,9 @@ def project(model: StyleGAN2Model, target: torch.Tensor, cfg: ProjectionConfig |
         ws = w if cfg.space == "w+" else w.repeat(1, model.num_ws, 1)
         return model.net.synthesis(ws, noise_inputs=noise)
 
-    graphed = cfg.cuda_graph and device.type == "cuda"
-    one_step = _Step(cfg, synth, distance, target, w_opt, noise, w_std, static=graphed)
+    # On CUDA the step always reads device-side inputs (capturable Adam), captured or not: `cuda_graph` then
+    # changes only the speed, and a run repeats exactly either way (with deterministic kernels).
+    one_step = _Step(cfg, synth, distance, target, w_opt, noise, w_std, static=device.type == "cuda")
     optimizer = one_step.optimizer
     first_step, history, carried_s = 0, [], 0.0
     if resume is not None:
@@ -225,7 +226,7 @@ def project(model: StyleGAN2Model, target: torch.Tensor, cfg: ProjectionConfig |
 
     call_started = time.perf_counter()
     started, step, stopped = call_started - carried_s, first_step, ""
-    if graphed and first_step < cfg.num_steps:
+    if cfg.cuda_graph and device.type == "cuda" and first_step < cfg.num_steps:
         one_step.capture(first_step)
     for step in range(first_step, cfg.num_steps):
         if pause_after_s is not None and step > first_step and time.perf_counter() - call_started >= pause_after_s:
