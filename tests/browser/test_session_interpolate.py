@@ -1,4 +1,4 @@
-"""Add two samples to the session, make a 10-frame interpolation video and download it."""
+"""Add two samples to the session, make a 10-frame, 256-px interpolation video and download it."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ def test_session_samples_then_ten_frame_video_downloads(page, screenshot, tmp_pa
     frames = page.locator("#interp-frames input[type=number]")
     frames.fill("10")
     frames.press("Enter")
+    page.click("#interp-size input")
+    page.get_by_role("option", name="256 px").click()
     page.click("#interp-run")
     page.wait_for_selector("#interp-video video", timeout=120_000)
     link = page.locator("#interp-files a[download$='.mp4']")
@@ -27,6 +29,7 @@ def test_session_samples_then_ten_frame_video_downloads(page, screenshot, tmp_pa
         link.click()
     path = tmp_path / "video.mp4"
     info.value.save_as(path)
-    assert len(imageio.mimread(path)) == 10
+    video = imageio.mimread(path)
+    assert len(video) == 10 and video[0].shape[:2] == (256, 256)
     assert page.locator("#interp-files a[download$='.gif']").count() == 1
     screenshot("interpolate_tab")
