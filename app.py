@@ -10,7 +10,7 @@ from ganlab import settings
 from ganlab.runtime import limit_arenas, tune_threads
 from ganlab.session import SessionRegistry
 from ganlab.ui import align_tab, augment_tab, edit_tab, interpolate_tab, models_tab, project_tab, session_tab
-from ganlab.ui.context import AppContext, bind_browser, session_id, unbind_browser
+from ganlab.ui.context import AppContext, bind_browser, unbind_browser
 
 
 MAX_UPLOAD = "100mb"  # a 6000x4000 photo as PNG fits; larger uploads get Gradio's size message
@@ -27,24 +27,18 @@ def build_app(ctx: AppContext | None = None) -> gr.Blocks:
             with gr.Tab("Align", id="align"):
                 align = align_tab.build(ctx)
             with gr.Tab("Project", id="project"):
-                target = project_tab.build(ctx)
+                project_tab.build(ctx, align, tabs)
             with gr.Tab("Edit", id="edit") as edit:
-                refresh_edit, edit_outputs = edit_tab.build(ctx)
+                refresh_edit, edit_inputs, edit_outputs = edit_tab.build(ctx)
             with gr.Tab("Interpolate", id="interpolate") as interp:
-                refresh_interp, interp_outputs = interpolate_tab.build(ctx)
+                refresh_interp, interp_inputs, interp_outputs = interpolate_tab.build(ctx)
             with gr.Tab("Augment", id="augment"):
                 augment_tab.build(ctx)
             with gr.Tab("Session", id="session") as session:
-                refresh_session, session_outputs = session_tab.build(ctx)
+                refresh_session, session_inputs, session_outputs = session_tab.build(ctx)
             with gr.Tab("Models", id="models"):
                 models_tab.build(ctx)
 
-        def send_face(faces, index: int, request: gr.Request):
-            face, origin = align_tab.chosen_face(faces, index)
-            ctx.remember_sent_face(session_id(request), face, origin)
-            return face, gr.Tabs(selected="project")
-
-        align.send.click(send_face, inputs=[align.faces, align.chosen], outputs=[target, tabs])
         # The browser keeps a token naming its session, so a reload or a restart finds its latents again.
         token = gr.BrowserState("", storage_key="ganlab-session", secret=settings.browser_secret())
 
@@ -58,9 +52,9 @@ def build_app(ctx: AppContext | None = None) -> gr.Blocks:
 
         demo.load(restore_session, inputs=token, outputs=token)
         demo.unload(forget_session)
-        edit.select(refresh_edit, outputs=edit_outputs)
-        interp.select(refresh_interp, outputs=interp_outputs)
-        session.select(refresh_session, outputs=session_outputs)
+        edit.select(refresh_edit, inputs=edit_inputs, outputs=edit_outputs, show_progress="hidden")
+        interp.select(refresh_interp, inputs=interp_inputs, outputs=interp_outputs, show_progress="hidden")
+        session.select(refresh_session, inputs=session_inputs, outputs=session_outputs, show_progress="hidden")
     return demo
 
 

@@ -11,6 +11,12 @@ from ganlab.align.ffhq import AlignedFace
 from ganlab.align.landmarks import Face
 
 COLOURS = [(0, 255, 0), (255, 170, 0), (0, 200, 255), (255, 0, 200), (255, 255, 0), (160, 100, 255)]
+COLOUR_NAMES = ["green", "orange", "blue", "pink", "yellow", "violet"]  # what a caption calls COLOURS[i]
+
+
+def colour_name(i: int) -> str:
+    """The name of the colour face `i` is drawn in, for captions that must match the picture."""
+    return COLOUR_NAMES[i % len(COLOUR_NAMES)]
 
 
 def draw_preview(image: Image.Image, faces: Sequence[Face] = (), aligned: Sequence[AlignedFace] = (),

@@ -75,15 +75,20 @@ def _split(position: float, n_keys: int) -> tuple[int, float]:
     return i, float(position - i)
 
 
-def latent_path(model: GanModel, items: list[StoredLatent], positions: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The latent (and BigGAN class vector) at each position: lerp of ws for StyleGAN2, slerp of z for BigGAN."""
+def latent_path(model: GanModel, items: list[StoredLatent], positions: np.ndarray
+                ) -> tuple[torch.Tensor, torch.Tensor | None, str]:
+    """(latent at each position, class vectors or None, their space): ws are blended linearly (StyleGAN2's
+    W is close to flat), a Gaussian z spherically (a straight line through it passes too near the origin)."""
     model_ids = {i.model_id for i in items}
     if len(model_ids) > 1:
         raise GanlabError(f"all latents must come from one model; these come from {sorted(model_ids)}")
-    if model.kind == "stylegan2":
+    spaces = {"z" if i.space == "z" else "w+" for i in items}
+    if len(spaces) > 1:
+        raise GanlabError("the latents mix z with w/w+: interpolate latents of one kind")
+    if spaces == {"w+"}:
         keys = [model.to_ws(i.tensor, i.space) for i in items]
         parts = [_split(p, len(keys)) for p in positions]
-        return torch.cat([torch.lerp(keys[i], keys[i + 1], t) for i, t in parts]), None
+        return torch.cat([torch.lerp(keys[i], keys[i + 1], t) for i, t in parts]), None, "w+"
     if any(i.c is None for i in items):
         raise GanlabError("BigGAN latents need their class vectors")
     zs = [i.tensor.to(model.device) for i in items]
@@ -91,7 +96,7 @@ def latent_path(model: GanModel, items: list[StoredLatent], positions: np.ndarra
     parts = [_split(p, len(zs)) for p in positions]
     z = torch.cat([slerp(zs[i], zs[i + 1], t) for i, t in parts])
     c = torch.cat([torch.lerp(cs[i], cs[i + 1], t) for i, t in parts])
-    return z, c
+    return z, c, "z"
 
 
 @dataclass
@@ -110,8 +115,7 @@ def render_interpolation(model: GanModel, items: list[StoredLatent], frames: int
                          ) -> Iterator[InterpolationProgress]:
     """Render the morph through `items` in order, a batch of frames at a time."""
     positions = keyframe_positions(len(items), frames, easing, pingpong)
-    latents, c = latent_path(model, items, positions)
-    space = "w+" if model.kind == "stylegan2" else "z"
+    latents, c, space = latent_path(model, items, positions)
     out, started = [], time.perf_counter()
     for start in range(0, frames, batch):
         sl = slice(start, start + batch)

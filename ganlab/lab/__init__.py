@@ -2,6 +2,6 @@
 interpolate and augment through the Lab's methods."""
 
 from ganlab.lab.core import Inversion, Lab, load
-from ganlab.lab.faces import Face, align_faces
+from ganlab.lab.faces import Alignment, Face, align_faces, find_faces
 
-__all__ = ["Face", "Inversion", "Lab", "align_faces", "load"]
+__all__ = ["Alignment", "Face", "Inversion", "Lab", "align_faces", "find_faces", "load"]

@@ -40,7 +40,18 @@ from ganlab.models.folder import DIRECTIONS, ENCODER, LANDSCAPE, WALKS, has_help
 from ganlab.models.registry import ModelSpec, Registry, load_model
 from ganlab.session import StoredLatent, validate_latent
 
-Target = Union[Face, ImageSource, torch.Tensor]
+
+@dataclass
+class Prepared:
+    """A target ready to invert: `img` [1, 3, R, R] in [-1, 1] at the model's resolution, the `face` it
+    came from (if any) and `notes` on what was done to it (cropped, resized ...)."""
+
+    img: torch.Tensor
+    face: Face | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+Target = Union[Face, ImageSource, torch.Tensor, Prepared]
 LatentLike = Union[StoredLatent, "Inversion"]
 GANSPACE_SAMPLES = 5000
 COMPONENTS = 8          # GANSpace and SeFa directions offered per model
@@ -92,6 +103,11 @@ class Lab:
         return self.spec.caveat if self.spec else ""
 
     @property
+    def classes(self) -> list[str]:
+        """The class names a class-conditional model (BigGAN) draws, by index; [] for others."""
+        return self.family.classes(self.model)
+
+    @property
     def methods(self) -> tuple[str, ...]:
         """The inversion methods this model offers (`invert(method=...)`)."""
         return self.family.methods
@@ -118,6 +134,7 @@ class Lab:
 
     def edit_renderer(self, latent: LatentLike) -> EditRenderer:
         """For slider edits of one StyleGAN2 latent: each move renders only the blocks it changes."""
+        self._editable()
         item = self._own(latent)
         return EditRenderer(self.model, self.model.to_ws(item.tensor, item.space))
 
@@ -131,8 +148,8 @@ class Lab:
         """`invert` as a generator: `ProjectionStep` records while it runs, then the `Inversion` (a list
         of them when `targets` is a list, projected as one batch)."""
         many = isinstance(targets, (list, tuple))
-        prepared = [self._target(t) for t in (targets if many else [targets])]
-        img = torch.cat([p[0] for p in prepared]).to(self.model.device)
+        prepared = [self.prepare(t) for t in (targets if many else [targets])]
+        img = torch.cat([p.img for p in prepared]).to(self.model.device)
         opts = InvertOptions(method or self.family.default_method, space=space, steps=steps, settings=settings,
                              cls=cls, preview_every=preview_every, seed=seed,
                              name=name or self.family.default_name)
@@ -141,7 +158,7 @@ class Lab:
         distance = distance or lpips_distance(self.model.device)
         for rec in self.family.invert(self.model, img, opts, distance, cancel):
             if isinstance(rec, list):
-                out = [self._inversion(done, face) for done, (_, face) in zip(rec, prepared)]
+                out = [self._inversion(done, p.face) for done, p in zip(rec, prepared)]
                 yield out if many else out[0]
                 return
             yield rec
@@ -209,6 +226,7 @@ class Lab:
         """The latent moved along directions: `amounts` maps a direction (or its name in `directions`) to
         a slider value in sigma units. `layers`: 'coarse', 'middle', 'fine', 'all', (start, stop) or a
         list of ws indices; None keeps each direction's own layers."""
+        self._editable()
         item = self._own(latent)
         moves = []
         for key, alpha in amounts.items():
@@ -228,8 +246,7 @@ class Lab:
         leaves the directions in `keep` alone. Its cross-validated accuracy is `.accuracy`, and its
         warnings (few examples, groups not separable) are in `.metadata['warnings']`. `remember`: offer
         it in `directions` (and `save`) from now on."""
-        if "learned" not in self.family.direction_sources:
-            raise GanlabError(f"'{self.name}' is a {self.kind} model: directions are learned for StyleGAN2 models")
+        self._editable()
         pos, neg = self._ws_stack(with_attribute, "with the attribute"), self._ws_stack(without, "without it")
         reference = sample_w(self.model, REFERENCE_SAMPLES)
         direction, _ = learn_direction(pos, neg, name, self.name, space="w+", reference=reference)
@@ -330,6 +347,11 @@ class Lab:
         validate_latent(self.model, item.space, item.tensor)
         return item
 
+    def _editable(self) -> None:
+        if not self.family.direction_sources:
+            raise GanlabError(f"'{self.name}' is a {self.kind} model: it has no edit directions (StyleGAN2 "
+                              "models do); make an augmentation gallery (zoom, slides) instead")
+
     def _ws_stack(self, latents: Sequence[LatentLike | torch.Tensor], what: str) -> torch.Tensor:
         parts = []
         for x in latents:
@@ -343,15 +365,19 @@ class Lab:
             raise GanlabError(f"no latents {what}: give at least two")
         return torch.cat(parts)
 
-    def _target(self, target: Target) -> tuple[torch.Tensor, Face | None]:
-        """`img` [1, 3, R, R] in [-1, 1] at the model's resolution, and the face it came from."""
+    def prepare(self, target: Target, name: str | None = None) -> Prepared:
+        """What `invert` does to a target first: a `Face`, an image file, a PIL image or an array is
+        centre-cropped and resized to the model's resolution (`notes` say so); `img` [1, 3, R, R] in
+        [-1, 1] is taken as it is. `name`: how messages call an image file (e.g. an upload's own name)."""
+        if isinstance(target, Prepared):
+            return target
         if isinstance(target, torch.Tensor):
             img = target.unsqueeze(0) if target.ndim == 3 else target
             check_shape("target", img, [1, 3, self.resolution, self.resolution])
-            return img.float(), None
-        if isinstance(target, Face):
-            return prepare_target(target.image, self.resolution).img, target
-        return prepare_target(target, self.resolution).img, None
+            return Prepared(img.float())
+        face = target if isinstance(target, Face) else None
+        ready = prepare_target(target.image if face else target, self.resolution, name=name)
+        return Prepared(ready.img, face, ready.notes)
 
     def _inversion(self, done: Inverted, face: Face | None) -> Inversion:
         if face is not None:

@@ -64,6 +64,9 @@ class StyleGAN2Family:
     default_name = "inversion"               # what an inverted latent is called unless named
     direction_sources = ("learned", "ganspace", "sefa")
 
+    def classes(self, model: GanModel) -> list[str]:
+        return []
+
     def invert(self, model: GanModel, img: torch.Tensor, opts: InvertOptions, distance: Distance,
                cancel: threading.Event | None) -> Iterator[ProjectionStep | list[Inverted]]:
         cfg = settings_config(opts.settings, num_steps=opts.steps or 1000, preview_every=opts.preview_every,
@@ -110,6 +113,9 @@ class BigGANFamily:
     default_method = "encoder"
     default_name = ""                        # '': each inverted latent is called by the class found
     direction_sources: tuple[str, ...] = ()
+
+    def classes(self, model: GanModel) -> list[str]:
+        return list(model.class_names)
 
     def invert(self, model: GanModel, img: torch.Tensor, opts: InvertOptions, distance: Distance,
                cancel: threading.Event | None) -> Iterator[ProjectionStep | list[Inverted]]:

@@ -2,26 +2,51 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
+import functools
+import inspect
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
 import gradio as gr
 import numpy as np
-from PIL import Image
 
 from ganlab import settings
+from ganlab.edit.apply import EditRenderer
 from ganlab.errors import GanlabError, WeightsUnavailable
 from ganlab.lab import Lab
 from ganlab.models.pool import ModelPool
-from ganlab.models.registry import Registry, load_model
+from ganlab.models.registry import Registry, load_model, status
 from ganlab.runtime import release_memory
-from ganlab.session import PhotoOrigin, SessionRegistry, new_token, persistent_id
+from ganlab.session import LatentStore, SessionRegistry, StoredLatent, new_token, persistent_id
+from ganlab.ui.visit import Visit
 
 DISPLAY_PX = 256
+AVAILABILITY = {"downloadable": " (downloads on first use)", "missing": " (not available: weights missing)"}
+MAX_RENDERERS = 8  # sessions whose slider renders are kept warm (the others re-render their first move)
+F = TypeVar("F", bound=Callable)
+
+
+def readable(handler: F) -> F:
+    """The one place where a ganlab error (bad input, missing weights ...) becomes the page's error
+    message; anything else is a bug and surfaces as one. Works for streaming handlers too."""
+    if inspect.isgeneratorfunction(handler):
+        @functools.wraps(handler)
+        def stream(*args, **kwargs):
+            try:
+                yield from handler(*args, **kwargs)
+            except GanlabError as err:
+                raise gr.Error(str(err), print_exception=False) from None
+        return stream  # type: ignore[return-value]
+
+    @functools.wraps(handler)
+    def call(*args, **kwargs):
+        try:
+            return handler(*args, **kwargs)
+        except GanlabError as err:
+            raise gr.Error(str(err), print_exception=False) from None
+    return call  # type: ignore[return-value]
 
 
 @dataclass
@@ -29,12 +54,10 @@ class AppContext:
     registry: Registry = field(default_factory=Registry)
     sessions: SessionRegistry = field(default_factory=SessionRegistry)
     pool: ModelPool = field(init=False)
-    _cancels: dict[str, list[threading.Event]] = field(default_factory=dict)
-    _sent_faces: dict[str, tuple[np.ndarray, PhotoOrigin]] = field(default_factory=dict)
-    _temp_dirs: dict[str, list[Path]] = field(default_factory=dict)
-    _forgetters: list[Callable[[str], None]] = field(default_factory=list)
+    _visits: dict[str, Visit] = field(default_factory=dict)
+    _warm: dict[str, None] = field(default_factory=dict)  # sessions whose edit renderer is kept, oldest first
     _labs: dict[int, Lab] = field(default_factory=dict)  # id of a pooled model -> its Lab
-    _labs_lock: threading.Lock = field(default_factory=threading.Lock)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.pool = ModelPool(lambda model_id: load_model(self.registry, model_id))
@@ -45,85 +68,75 @@ class AppContext:
         self.forget(session_id)
         release_memory()
 
-    def new_cancel(self, session_id: str) -> threading.Event:
-        """A fresh cancellation event for this session's next long-running job (Stop sets it, and the
-        events of its jobs still queued or running: a second Start must not make the first unstoppable)."""
-        self.sessions.get(session_id)
-        event = threading.Event()
-        events = [e for e in self._cancels.get(session_id, []) if not e.is_set()][-7:]
-        self._cancels[session_id] = events + [event]
-        return event
+    def visit(self, session_id: str) -> Visit:
+        """The session's server-side state (made on first use); each call counts as activity."""
+        self.sessions.get(session_id)  # the idle clock restarts (and idle sessions are swept)
+        with self._lock:
+            return self._visits.setdefault(session_id, Visit())
 
-    def temp_dir(self, session_id: str) -> Path:
-        """A new folder for this session's downloads (videos, zips, latents), deleted when it is forgotten."""
-        self.sessions.get(session_id)  # activity: the session's idle clock restarts
-        folder = Path(tempfile.mkdtemp(prefix="ganlab-"))
-        self._temp_dirs.setdefault(session_id, []).append(folder)
-        return folder
+    def latents(self, session_id: str) -> LatentStore:
+        """The session's stored latents."""
+        return self.sessions.get(session_id)
 
-    def on_forget(self, forget: Callable[[str], None]) -> None:
-        """Have `forget(session_id)` called when a session ends (a tab keeping per-session state)."""
-        self._forgetters.append(forget)
+    def store(self, session_id: str, latent: StoredLatent) -> StoredLatent:
+        """Keep `latent` in the session (checked against its model, with a thumbnail so every stored
+        latent shows in the Session gallery); returns it under the name it got."""
+        lab = self.lab(session_id, latent.model_id)
+        if latent.thumbnail is None:
+            latent.thumbnail = np.asarray(lab.render(latent))
+        return self.latents(session_id).add(latent, lab.model)
 
     def forget(self, session_id: str) -> None:
         """The session ended (its page closed or reloaded): free everything kept for it."""
-        self.cancel(session_id)  # a job still running for a closed page stops at its next step
-        self._cancels.pop(session_id, None)
-        self._sent_faces.pop(session_id, None)
+        with self._lock:
+            visit = self._visits.pop(session_id, None)
+            self._warm.pop(session_id, None)
+        if visit is not None:
+            visit.end()  # a job still running for a closed page stops at its next step
         self.sessions.drop(session_id)
         for model_id in self.registry.remove_owned_by(session_id):
             self.pool.evict(model_id)
-        for folder in self._temp_dirs.pop(session_id, []):
-            shutil.rmtree(folder, ignore_errors=True)
-        for forget in self._forgetters:
-            forget(session_id)
 
-    def cancel_event(self, session_id: str) -> threading.Event:
-        """The event armed when the session last clicked Start (a fresh one if it never did)."""
-        events = self._cancels.get(session_id)
-        return events[-1] if events else self.new_cancel(session_id)
+    def edit_renderer(self, session_id: str, item: StoredLatent) -> EditRenderer:
+        """The renderer of the latent the session edits: the original is rendered once, and each slider
+        move only from the first block it changes. Only the `MAX_RENDERERS` most recent sessions keep
+        theirs (each holds a render's features and its model)."""
+        lab = self.lab(session_id, item.model_id)
+        visit = self.visit(session_id)
+        kept = visit.renderer
+        if kept is None or not kept.matches(lab.model, lab.model.to_ws(item.tensor, item.space)):
+            kept = visit.renderer = lab.edit_renderer(item)
+        with self._lock:
+            self._warm.pop(session_id, None)
+            self._warm[session_id] = None
+            while len(self._warm) > MAX_RENDERERS:
+                cold = next(iter(self._warm))
+                del self._warm[cold]
+                if cold in self._visits:
+                    self._visits[cold].renderer = None
+        return kept
 
-    def cancel(self, session_id: str) -> None:
-        for event in self._cancels.get(session_id, []):
-            event.set()
+    def model_choices(self, kind: str | None = None, session_id: str = "") -> list[tuple[str, str]]:
+        """(label, id) of the models a session may use (its own added ones too, whose kind is known only
+        on load), each label saying when the model cannot load from what is on disk now."""
+        return [(spec.id + AVAILABILITY.get(status(spec).state, ""), spec.id)
+                for spec in self.registry.list(session_id) if kind is None or spec.kind in (kind, "unknown")]
 
-    def remember_sent_face(self, session_id: str, face: Image.Image, origin: PhotoOrigin | None) -> None:
-        """Note the face sent from Align, so a projection of exactly that image can be pasted back."""
-        self.sessions.get(session_id)
-        if origin is None:
-            self._sent_faces.pop(session_id, None)
-        else:
-            self._sent_faces[session_id] = (np.asarray(face.convert("RGB")), origin)
+    def model_dropdown(self, kind: str | None, value: str, label: str = "Model", **options) -> gr.Dropdown:
+        """A model dropdown whose choices follow what its session may use, refreshed when it is opened."""
+        dropdown = gr.Dropdown(self.model_choices(kind), value=value, label=label, **options)
 
-    def origin_of(self, session_id: str, image: Image.Image) -> PhotoOrigin | None:
-        """The photo `image` was aligned from, if it is the face this session sent from Align."""
-        sent = self._sent_faces.get(session_id)
-        if sent is None:
-            return None
-        pixels = np.asarray(image.convert("RGB"))
-        if sent is None or sent[0].shape != pixels.shape or not np.array_equal(sent[0], pixels):
-            return None
-        return sent[1]
-
-    def model_ids(self, kind: str, session_id: str = "") -> list[str]:
-        """Ids of `kind` models a session may use (with its own added ones, whose kind is known on load)."""
-        return [s.id for s in self.registry.list(session_id) if s.kind in (kind, "unknown")]
-
-    def follow_models(self, dropdown, kind: str | None = None) -> None:
-        """Keep a model dropdown's choices to what its session may use (models it added included),
-        refreshed whenever the visitor opens it."""
         def choices(request: gr.Request):
-            sid = session_id(request)
-            ids = self.model_ids(kind, sid) if kind else [s.id for s in self.registry.list(sid)]
-            return gr.Dropdown(choices=ids)
+            return gr.Dropdown(choices=self.model_choices(kind, session_id(request)))
 
         dropdown.focus(choices, outputs=dropdown, queue=False)
+        return dropdown
 
     def lab(self, session_id: str, model_id: str) -> Lab:
         """The Lab over the pooled model (one per loaded model, so computed directions are kept). Labs of
         models the pool has evicted are dropped here, so they do not keep those models in memory."""
         model = self.model(session_id, model_id)
-        with self._labs_lock:
+        with self._lock:
             self._labs = {key: lab for key, lab in self._labs.items() if self.pool.holds(lab.model)}
             lab = self._labs.get(id(model))
             if lab is None or lab.model is not model:

@@ -7,67 +7,33 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ganlab.align import paste_back
 from ganlab.edit import LAYER_PRESETS, EditRenderer, layer_indices
 from ganlab.edit.directions import Direction
 from ganlab.errors import GanlabError
 from ganlab.imaging import to_uint8
 from ganlab.session import StoredLatent
-from ganlab.ui.context import AppContext, side_by_side
+from ganlab.ui.context import AppContext, readable, side_by_side
 from ganlab.ui.context import session_id as sid
 from ganlab.ui.gpu import gpu
 
 MAX_SLIDERS = 12
-MAX_LEARNED = 32  # learned directions kept per session and model
-MAX_RENDERERS = 8  # sessions whose slider renders are kept warm (the others re-render their first move)
 SOURCE_LABELS = {"Learned (shipped + yours)": "learned", "GANSpace (PCA of w)": "ganspace",
                  "SeFa (closed form)": "sefa"}
 LAYER_CHOICES = list(LAYER_PRESETS) + ["custom"]
+EDITABLE_SPACES = ("w", "w+")  # StyleGAN2 latents; BigGAN's z goes to Augment
 
 
-class EditState:
-    """The user's own learned directions, per session and model, and each session's edit renderer."""
-
-    def __init__(self) -> None:
-        self.user: dict[tuple[str, str], list[Direction]] = {}
-        self._renderers: dict[str, EditRenderer] = {}
-
-    def keep_learned(self, session: str, model_id: str, direction: Direction) -> None:
-        """Add a direction the session learned; past `MAX_LEARNED` per model the oldest goes."""
-        kept = self.user.setdefault((session, model_id), [])
-        kept.append(direction)
-        del kept[:-MAX_LEARNED]
-
-    def forget(self, session: str) -> None:
-        """The session ended: its learned directions and renderer go with it."""
-        self._renderers.pop(session, None)
-        for key in [k for k in self.user if k[0] == session]:
-            del self.user[key]
-
-    def renderer(self, session: str, model, ws: torch.Tensor) -> EditRenderer:
-        """The session's renderer of `ws`, kept while the session edits that latent: the original is
-        rendered once, and each slider move only from the first block it changes."""
-        kept = self._renderers.pop(session, None)
-        if kept is None or not kept.matches(model, ws):
-            kept = EditRenderer(model, ws)
-        self._renderers[session] = kept  # most recently used last
-        while len(self._renderers) > MAX_RENDERERS:  # each holds a render's features and its model
-            del self._renderers[next(iter(self._renderers))]
-        return kept
-
-    def directions(self, ctx: AppContext, session: str, item: StoredLatent, source: str,
-                   limit: int | None = MAX_SLIDERS) -> list[Direction]:
-        found = list(ctx.lab(session, item.model_id).directions_of(source))
-        if source == "learned":  # the user's own first, newest on top: they came here for those
-            found = self.user.get((session, item.model_id), [])[::-1] + found
-        return found[:limit]
+def directions(ctx: AppContext, session: str, item: StoredLatent, source: str,
+               limit: int | None = MAX_SLIDERS) -> list[Direction]:
+    """The sliders' directions: for 'learned', the visitor's own first, newest on top (they came for those)."""
+    found = list(ctx.lab(session, item.model_id).directions_of(source))
+    if source == "learned":
+        found = ctx.visit(session).learned_for(item.model_id) + found
+    return found[:limit]
 
 
-def _ws(ctx: AppContext, item: StoredLatent) -> torch.Tensor:
-    model = ctx.pool.get(item.model_id)
-    if model.kind != "stylegan2":
-        raise GanlabError("editing with directions works on StyleGAN2 latents (BigGAN latents: use Augment)")
-    return model.to_ws(item.tensor, item.space)
+def editable_names(ctx: AppContext, session: str) -> list[str]:
+    return [i.name for i in ctx.latents(session).items() if i.space in EDITABLE_SPACES]
 
 
 def _layers(preset: str, start: float, stop: float, num_ws: int) -> list[int] | None:
@@ -89,13 +55,11 @@ def paste_into_photo(item: StoredLatent, face: np.ndarray) -> Image.Image:
     if item.origin is None:
         raise GanlabError("this latent did not come from an aligned photo: align a photo, send it to Project, "
                           "and edit the result to paste it back")
-    return paste_back(item.origin.photo, face, item.origin.face)
+    return item.origin.paste_back(face)
 
 
 def build(ctx: AppContext):
-    """Declare the tab; returns (refresh handler, its outputs) for when the tab opens."""
-    state = EditState()
-    ctx.on_forget(state.forget)
+    """Declare the tab; returns (refresh handler, its inputs, its outputs) for when the tab opens."""
     gr.Markdown("Slider units are standard deviations of the latents along each direction. Coarse layers change "
                 "pose and shape, middle ones features, fine ones colour and texture.")
     with gr.Row():
@@ -113,7 +77,7 @@ def build(ctx: AppContext):
             view = gr.Image(label="Original | edited", type="numpy", interactive=False, elem_id="edit-view")
             status = gr.Markdown(elem_id="edit-status")
             with gr.Row():
-                save_name = gr.Textbox(value="edited", label="Save the edit as")
+                save_name = gr.Textbox(value="edited", label="Save the edit as", elem_id="edit-save-name")
                 save = gr.Button("Save as new latent", elem_id="edit-save")
             with gr.Accordion("Paste the edited face back into the original photo", open=False):
                 paste_btn = gr.Button("Paste back", elem_id="edit-paste")
@@ -130,28 +94,28 @@ def build(ctx: AppContext):
     def current(request: gr.Request, name: str, source_label: str, layer_preset: str, first: float, last: float,
                 alphas: tuple[float, ...]):
         """The stored latent the controls point at, and its edit: (item, edited ws, display picture, face)."""
-        item = ctx.sessions.get(sid(request)).get(name)
-        dirs = state.directions(ctx, sid(request), item, SOURCE_LABELS[source_label])
-        renderer = state.renderer(sid(request), ctx.pool.get(item.model_id), _ws(ctx, item))
+        if not name:
+            raise GanlabError("pick a stored latent first (project an image or add a sample in Session)")
+        item = ctx.latents(sid(request)).get(name)
+        dirs = directions(ctx, sid(request), item, SOURCE_LABELS[source_label])
+        renderer = ctx.edit_renderer(sid(request), item)
         return (item, *edited(renderer, dirs, list(alphas[:len(dirs)]), layer_preset, first, last))
 
-    def refresh(request: gr.Request):
-        items = [i for i in ctx.sessions.get(sid(request)).items() if ctx.registry.get(i.model_id).kind == "stylegan2"]
-        names = [i.name for i in items]
-        value = names[-1] if names else None
-        return gr.Dropdown(choices=names, value=value), gr.Dropdown(choices=names), gr.Dropdown(choices=names)
+    def refresh(chosen: str | None, request: gr.Request):
+        """The latent lists, the chosen latent kept (so its sliders keep their values) while it exists."""
+        names = editable_names(ctx, sid(request))
+        if chosen in names:
+            return gr.Dropdown(choices=names), gr.Dropdown(choices=names), gr.Dropdown(choices=names)
+        return (gr.Dropdown(choices=names, value=names[-1] if names else None), gr.Dropdown(choices=names),
+                gr.Dropdown(choices=names))
 
     def show_sliders(name: str, source_label: str, request: gr.Request):
         """Relabel the sliders for the chosen latent and source, reset them, render the original."""
         if not name:
             return [gr.Slider(visible=False)] * MAX_SLIDERS + [None, "Project an image or add a sample first."]
-        try:
-            item = ctx.sessions.get(sid(request)).get(name)
-            dirs = state.directions(ctx, sid(request), item, SOURCE_LABELS[source_label])
-            renderer = state.renderer(sid(request), ctx.pool.get(item.model_id), _ws(ctx, item))
-            _, picture, _ = edited(renderer, dirs, [], "all", 0, 0)
-        except GanlabError as err:
-            raise gr.Error(str(err)) from None
+        item = ctx.latents(sid(request)).get(name)
+        dirs = directions(ctx, sid(request), item, SOURCE_LABELS[source_label])
+        _, picture, _ = edited(ctx.edit_renderer(sid(request), item), dirs, [], "all", 0, 0)
         updates = [gr.Slider(visible=i < len(dirs), value=0,
                              label=(f"{dirs[i].name} ({dirs[i].source})" if i < len(dirs) else ""))
                    for i in range(MAX_SLIDERS)]
@@ -159,75 +123,65 @@ def build(ctx: AppContext):
         return updates + [picture, note]
 
     @gpu(duration=30)
+    @readable
     def setup(name: str, source_label: str, request: gr.Request):
         return show_sliders(name, source_label, request)
 
     @gpu(duration=30)
+    @readable
     def render(request: gr.Request, name: str, source_label: str, layer_preset: str, first: float, last: float,
                *alphas: float):
         if not name:
             return None
-        try:
-            _, _, picture, _ = current(request, name, source_label, layer_preset, first, last, alphas)
-        except GanlabError as err:
-            raise gr.Error(str(err)) from None
-        return picture
+        return current(request, name, source_label, layer_preset, first, last, alphas)[2]
 
+    @readable
     def paste(request: gr.Request, name: str, source_label: str, layer_preset: str, first: float, last: float,
               *alphas: float) -> Image.Image:
-        if not name:
-            raise gr.Error("Pick a stored latent first.")
-        try:
-            item, _, _, face = current(request, name, source_label, layer_preset, first, last, alphas)
-            return paste_into_photo(item, face)
-        except GanlabError as err:
-            raise gr.Error(str(err)) from None
+        item, _, _, face = current(request, name, source_label, layer_preset, first, last, alphas)
+        return paste_into_photo(item, face)
 
+    @readable
     def save_edit(request: gr.Request, name: str, source_label: str, layer_preset: str, first: float, last: float,
-                  as_name: str, *alphas: float) -> str:
-        try:
-            item, new_ws, _, face = current(request, name, source_label, layer_preset, first, last, alphas)
-            latent = StoredLatent(as_name, item.model_id, "w+", new_ws.cpu(), thumbnail=face,
-                                  source=f"edit of {name}", origin=item.origin)
-            saved = ctx.sessions.get(sid(request)).add(latent, ctx.pool.get(item.model_id))
-        except GanlabError as err:
-            raise gr.Error(str(err)) from None
-        return f"Saved as **{saved.name}**."
+                  as_name: str, *alphas: float):
+        """Store the edit; every latent list of the tab shows it at once (the chosen latent stays)."""
+        item, new_ws, _, face = current(request, name, source_label, layer_preset, first, last, alphas)
+        saved = ctx.store(sid(request), StoredLatent(as_name, item.model_id, "w+", new_ws.cpu(), thumbnail=face,
+                                                      source=f"edit of {name}", origin=item.origin))
+        return (f"Saved as **{saved.name}**.", *refresh(name, request))
 
     def keep_choices(name: str, request: gr.Request):
         """The learned directions of the chosen latent's model: what a new direction can be conditioned on."""
         if not name:
             return gr.Dropdown(choices=[], value=[])
         try:
-            item = ctx.sessions.get(sid(request)).get(name)
-            names = list(dict.fromkeys(d.name for d in state.directions(ctx, sid(request), item, "learned", None)))
+            item = ctx.latents(sid(request)).get(name)
+            names = list(dict.fromkeys(d.name for d in directions(ctx, sid(request), item, "learned", None)))
         except GanlabError:
             names = []
         return gr.Dropdown(choices=names, value=[])
 
     @gpu(duration=30)
+    @readable
     def learn_new(a: list[str], b: list[str], title: str, keep_names: list[str], name: str, source_label: str,
                   request: gr.Request):
         """Learn the direction (conditioned on `keep_names`), then show the sliders again with it on top."""
-        try:
-            store = ctx.sessions.get(sid(request))
-            pos, neg = [store.get(n) for n in a or []], [store.get(n) for n in b or []]
-            if not pos or not neg:
-                raise GanlabError("choose at least one latent in each group")
-            model_ids = {i.model_id for i in pos + neg}
-            if len(model_ids) > 1:
-                raise GanlabError(f"all latents must come from one model, not {sorted(model_ids)}")
-            model_id = model_ids.pop()
-            learned = {d.name: d for d in state.directions(ctx, sid(request), pos[0], "learned", None)[::-1]}
-            missing = sorted(set(keep_names or []) - set(learned))
-            if missing:
-                raise GanlabError(f"{model_id} has no learned direction named {', '.join(missing)} to keep unchanged")
-            held = [learned[n] for n in keep_names or []]
-            direction = ctx.lab(sid(request), model_id).learn_direction(pos, neg, title or "my direction", keep=held,
-                                                                        remember=False)
-        except GanlabError as err:
-            raise gr.Error(str(err)) from None
-        state.keep_learned(sid(request), model_id, direction)
+        store = ctx.latents(sid(request))
+        pos, neg = [store.get(n) for n in a or []], [store.get(n) for n in b or []]
+        if not pos or not neg:
+            raise GanlabError("choose at least one latent in each group")
+        model_ids = {i.model_id for i in pos + neg}
+        if len(model_ids) > 1:
+            raise GanlabError(f"all latents must come from one model, not {sorted(model_ids)}")
+        model_id = model_ids.pop()
+        learned = {d.name: d for d in directions(ctx, sid(request), pos[0], "learned", None)[::-1]}
+        missing = sorted(set(keep_names or []) - set(learned))
+        if missing:
+            raise GanlabError(f"{model_id} has no learned direction named {', '.join(missing)} to keep unchanged")
+        held = [learned[n] for n in keep_names or []]
+        direction = ctx.lab(sid(request), model_id).learn_direction(pos, neg, title or "my direction", keep=held,
+                                                                    remember=False)
+        ctx.visit(sid(request)).keep_learned(model_id, direction)
         lines = [f"Learned **{direction.name}**: cross-validated accuracy {direction.accuracy:.2f}."]
         if held:
             lines.append(f"Conditioned on {', '.join(d.name for d in held)}: moving along it leaves their "
@@ -237,14 +191,15 @@ def build(ctx: AppContext):
         return [*show_sliders(name, source_label, request)[:-1], "\n\n".join(lines)]
 
     controls = [latent, source, preset, start, stop]
+    quiet = dict(show_progress="hidden")  # a failure is said in a message, not over the controls
     for trigger in (latent.change, source.change):
-        trigger(setup, [latent, source], sliders + [view, status])
-    latent.change(keep_choices, latent, keep)
+        trigger(setup, [latent, source], sliders + [view, status], show_progress_on=[view])
+    latent.change(keep_choices, latent, keep, **quiet)
     for component in sliders + [preset, start, stop]:
-        component.change(render, controls + sliders, view, trigger_mode="always_last", show_progress="hidden")
-    reset.click(setup, [latent, source], sliders + [view, status])
-    save.click(save_edit, controls + [save_name] + sliders, status)
-    paste_btn.click(paste, controls + sliders, pasted)
-    learn.click(learn_new, [group_a, group_b, new_dir, keep, latent, source], sliders + [view, status]).success(
-        keep_choices, latent, keep)
-    return refresh, [latent, group_a, group_b]
+        component.change(render, controls + sliders, view, trigger_mode="always_last", **quiet)
+    reset.click(setup, [latent, source], sliders + [view, status], show_progress_on=[view])
+    save.click(save_edit, controls + [save_name] + sliders, [status, latent, group_a, group_b], **quiet)
+    paste_btn.click(paste, controls + sliders, pasted, show_progress_on=[pasted])
+    learn.click(learn_new, [group_a, group_b, new_dir, keep, latent, source], sliders + [view, status],
+                show_progress_on=[view]).success(keep_choices, latent, keep, **quiet)
+    return refresh, [latent], [latent, group_a, group_b]

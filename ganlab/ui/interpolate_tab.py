@@ -8,7 +8,7 @@ from PIL import Image
 
 from ganlab.edit.interpolate import EASINGS
 from ganlab.errors import GanlabError
-from ganlab.ui.context import AppContext, session_id
+from ganlab.ui.context import AppContext, readable, session_id
 from ganlab.ui.gpu import gpu
 
 SIZES = {"the model's size": None, "256 px": 256, "512 px": 512}
@@ -21,14 +21,15 @@ def make_video(ctx: AppContext, session: str, names: list[str], frames: int, fps
     PNG; returns (mp4, strip, all files)."""
     if not names or len(names) < 2:
         raise GanlabError("choose at least two stored latents, in the order to visit them")
-    store = ctx.sessions.get(session)
+    store = ctx.latents(session)
     items = [store.get(n) for n in names]
+    ctx.visit(session).chosen_for_video = list(names)
     lab = ctx.lab(session, items[0].model_id)
     report = None if progress is None else \
         (lambda rec: progress(rec.done / rec.total, desc=f"rendering frame {rec.done} of {rec.total}"))
     video = lab.interpolate(items, frames=int(frames), easing=easing, pingpong=pingpong, fps=fps, size=size,
                             callback=report)
-    folder = ctx.temp_dir(session)
+    folder = ctx.visit(session).temp_dir()
     stem = "-".join(names)[:60]
     files = [video.save(folder / f"{stem}.mp4"), video.save(folder / f"{stem}.gif")]
     strip = video.strip()
@@ -36,8 +37,19 @@ def make_video(ctx: AppContext, session: str, names: list[str], frames: int, fps
     return str(files[0]), strip, [str(f) for f in files] + [str(folder / f"{stem}-strip.png")]
 
 
+def preselect(ctx: AppContext, session: str, shown: list[str]) -> list[str] | None:
+    """What the latent list should hold when the tab opens: what it holds now, else what the visitor last
+    made a video of, else the two latest latents; names no longer stored are left out."""
+    names = ctx.latents(session).names()
+    for choice in (shown, ctx.visit(session).chosen_for_video):
+        kept = [n for n in choice if n in names]
+        if kept:
+            return kept
+    return names[-2:] if len(names) >= 2 else None
+
+
 def build(ctx: AppContext):
-    """Declare the tab; returns (refresh handler, its outputs) for when the tab opens."""
+    """Declare the tab; returns (refresh handler, its inputs, its outputs) for when the tab opens."""
     gr.Markdown("Pick two or more latents from this session (in order). W/W+ latents are blended linearly, "
                 "BigGAN z spherically.")
     names = gr.Dropdown([], multiselect=True, label="Latents, in order", elem_id="interp-latents")
@@ -53,18 +65,17 @@ def build(ctx: AppContext):
         strip = gr.Image(label="Frame strip", type="pil", interactive=False)
     files = gr.File(label="Downloads (MP4, GIF, strip)", file_count="multiple", elem_id="interp-files")
 
-    def refresh(request: gr.Request):
-        choices = ctx.sessions.get(session_id(request)).names()
-        return gr.Dropdown(choices=choices, value=choices[-2:] if len(choices) >= 2 else None)
+    def refresh(chosen: list[str] | None, request: gr.Request):
+        return gr.Dropdown(choices=ctx.latents(session_id(request)).names(),
+                           value=preselect(ctx, session_id(request), chosen or []))
 
     @gpu(duration=60)
+    @readable
     def run(chosen: list[str], n: float, rate: float, ease: str, loop: bool, size_label: str, request: gr.Request,
             progress: gr.Progress = gr.Progress()):
-        try:
-            return make_video(ctx, session_id(request), chosen, int(n), int(rate), ease, loop,
-                              SIZES.get(size_label), progress)
-        except GanlabError as err:
-            raise gr.Error(str(err)) from None
+        return make_video(ctx, session_id(request), chosen, int(n), int(rate), ease, loop, SIZES.get(size_label),
+                          progress)
 
-    go.click(run, [names, frames, fps, easing, pingpong, size], [video, strip, files], concurrency_limit=2)
-    return refresh, names
+    go.click(run, [names, frames, fps, easing, pingpong, size], [video, strip, files], concurrency_limit=2,
+             show_progress_on=[video])
+    return refresh, [names], [names]

@@ -6,10 +6,9 @@ import gradio as gr
 import numpy as np
 
 from ganlab import settings
-from ganlab.errors import GanlabError
 from ganlab.models.registry import status
 from ganlab.models.sampling import sample_images
-from ganlab.ui.context import AppContext, enlarge, session_id
+from ganlab.ui.context import AppContext, enlarge, readable, session_id
 from ganlab.ui.gpu import gpu
 
 HEADERS = ["model", "kind", "resolution", "status", "detail", "licence"]
@@ -27,25 +26,20 @@ def models_table(ctx: AppContext, session: str = "") -> list[list[str]]:
 
 
 @gpu(duration=30)
+@readable
 def preview(ctx: AppContext, model_id: str, seed: float, truncation: float, class_name: str,
             session: str = "") -> np.ndarray:
-    """One sample of `model_id`; any user-caused failure becomes a readable gr.Error."""
-    try:
-        model = ctx.model(session, model_id)
-        _, picture = next(sample_images(model, [int(seed)], truncation, class_name or None))
-    except GanlabError as err:
-        raise gr.Error(str(err)) from None
+    """One sample of `model_id` (the picture `python -m ganlab sample` makes of that seed), enlarged."""
+    _, picture = next(sample_images(ctx.model(session, model_id), [int(seed)], truncation, class_name or None))
     return enlarge(picture)
 
 
+@readable
 def add_model(ctx: AppContext, location: str, session: str = ""):
     """Register a checkpoint for this session only (the app serves many visitors)."""
-    try:
-        spec = ctx.registry.add(location.strip(), public=settings.public(), owner=session)
-    except GanlabError as err:
-        raise gr.Error(str(err)) from None
+    spec = ctx.registry.add(location.strip(), public=settings.public(), owner=session)
     gr.Info(f"added {spec.id}: it can be used in every tab of this session")
-    return models_table(ctx, session), gr.Dropdown(choices=[s.id for s in ctx.registry.list(session)], value=spec.id)
+    return models_table(ctx, session), gr.Dropdown(choices=ctx.model_choices(None, session), value=spec.id)
 
 
 def build(ctx: AppContext) -> None:
@@ -61,8 +55,7 @@ def build(ctx: AppContext) -> None:
         add = gr.Button("Add", size="sm")
     with gr.Row():
         with gr.Column():
-            model = gr.Dropdown(choices=[s.id for s in ctx.registry.list("")], value="toyfaces-64", label="Model")
-            ctx.follow_models(model)
+            model = ctx.model_dropdown(None, "toyfaces-64")
             seed = gr.Number(value=0, precision=0, label="Seed")
             truncation = gr.Slider(0.1, 1.0, value=1.0, step=0.05, label="Truncation")
             class_name = gr.Textbox(label="Class (BigGAN models)", placeholder="e.g. golden retriever or 3")
@@ -77,6 +70,7 @@ def build(ctx: AppContext) -> None:
     def on_generate(m: str, s: float, t: float, c: str, request: gr.Request):
         return preview(ctx, m, s, t, c, session_id(request))
 
-    refresh.click(on_refresh, outputs=table)
-    add.click(on_add, inputs=location, outputs=[table, model])
-    go.click(on_generate, inputs=[model, seed, truncation, class_name], outputs=image, concurrency_limit=2)
+    refresh.click(on_refresh, outputs=table, show_progress="hidden")
+    add.click(on_add, inputs=location, outputs=[table, model], show_progress="hidden")
+    go.click(on_generate, inputs=[model, seed, truncation, class_name], outputs=image, concurrency_limit=2,
+             show_progress_on=[image])

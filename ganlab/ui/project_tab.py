@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import threading
 
 import gradio as gr
@@ -10,19 +9,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ganlab.align import load_image
 from ganlab.align.images import ImageSource
 from ganlab.errors import GanlabError
 from ganlab.imaging import to_uint8
 from ganlab.invert.advice import long_run_warning
 from ganlab.invert.losses import Distance, lpips_distance
-from ganlab.invert.methods import invert, result_space
-from ganlab.invert.outputs import stored_latent
-from ganlab.invert.projector import ProjectionConfig, ProjectionResult, ProjectionState, project, settings_config
-from ganlab.invert.targets import prepare_target
+from ganlab.invert.projector import ProjectionConfig, ProjectionState, project
+from ganlab.lab import Face, Inversion, Lab
+from ganlab.lab.core import Prepared
 from ganlab.models.stylegan2_model import StyleGAN2Model
-from ganlab.session import PhotoOrigin
-from ganlab.ui.context import AppContext, session_id, side_by_side, upload_name
+from ganlab.ui.align_tab import AlignHandles, chosen_face
+from ganlab.ui.context import AppContext, readable, session_id, side_by_side, upload_name
 from ganlab.ui.gpu import gpu
 
 SPACES = {"W+ (one w per layer)": "w+", "W (one w)": "w", "W, then W+": "w-then-w+"}
@@ -58,15 +55,15 @@ def chunked_project(model: StyleGAN2Model, target: torch.Tensor, cfg: Projection
 
 
 @gpu(duration=ZEROGPU_SECONDS)
-def _one_call(model, target, method, space, cfg, distance, cancel):
-    yield from invert(model, target, method, space, cfg, distance=distance, cancel=cancel)
+def _one_call(lab: Lab, target: Prepared, options: dict):
+    yield from lab.invert_steps(target, **options)
 
 
-def _records(model, target, method, space, cfg, distance, cancel):
+def _records(lab: Lab, target: Prepared, options: dict):
     """The run's records: the projector in chunks; the encoder and landscape methods (short) in one call."""
-    if method == "projector":
-        return invert(model, target, method, space, cfg, distance=distance, cancel=cancel, run=chunked_project)
-    return _one_call(model, target, method, space, cfg, distance, cancel)
+    if options["method"] == "projector":
+        return lab.invert_steps(target, **options, run=chunked_project)
+    return _one_call(lab, target, options)
 
 
 def _status(step: int, total: int, eta: float, distance_name: str, why: str, notes: list[str]) -> str:
@@ -77,77 +74,75 @@ def _status(step: int, total: int, eta: float, distance_name: str, why: str, not
     return "\n\n".join(lines)
 
 
+def _chart(history: list[dict]) -> gr.LinePlot:
+    """The loss curve, shown once there is a curve (an encoder-only run has a single value)."""
+    return gr.LinePlot(pd.DataFrame(history, columns=["step", "distance"]), visible=len(history) > 1)
+
+
 def run_projection(ctx: AppContext, image: ImageSource | None, model_id: str, method_label: str, space_label: str,
                    steps: float, name: str, request: gr.Request):
     """Stream (side-by-side image, loss curve, status) while projecting; store the result in the session.
 
-    `image` is the uploaded file's path in the app, so ganlab's own loader reads its pixels.
+    The target is the face sent from Align when the visitor has not dropped another image since (so the
+    result can be pasted back into its photo), else `image`: the uploaded file's path in the app, so
+    ganlab's own loader reads its pixels.
     """
-    if image is None:
-        raise gr.Error("Add a target image first (or send one from the Align tab).")
     session = session_id(request)
-    try:
-        model = ctx.model(session, model_id)
-        if model.kind != "stylegan2":
-            raise GanlabError(f"{model_id} is not a StyleGAN2 model")
-        photo = load_image(image, name=upload_name(image))
-        target = prepare_target(photo, model.resolution)
-        caveat = ctx.registry.get(model_id, viewer=session).caveat
-    except GanlabError as err:
-        raise gr.Error(str(err)) from None
+    visit = ctx.visit(session)
+    source = visit.sent or image
+    if source is None:
+        raise GanlabError("add a target image first (or send one from the Align tab)")
+    lab = ctx.lab(session, model_id)
+    if "projector" not in lab.methods:
+        raise GanlabError(f"{model_id} is not a StyleGAN2 model: invert BigGAN images in the Augment tab")
+    target = lab.prepare(source, name=upload_name(image))
     (method, settings), space = METHODS[method_label], SPACES[space_label]
-    cfg = settings_config(settings, num_steps=int(steps), preview_every=5)
-    cancel = ctx.cancel_event(session)  # armed at the click, so a Stop while queued is seen here
+    cancel = visit.cancel_event()  # armed at the click, so a Stop while queued is seen here
     if cancel.is_set():
         yield gr.skip(), gr.skip(), "**Stopped** before it started (it was still waiting in the queue)."
         return
-    distance = lpips_distance(model.device)
-    img = target.img.to(model.device)
-    target_u8 = to_uint8(img)[0]
-    current, history = target_u8 * 0, []
-    try:
-        runner = _records(model, img, method, space, cfg, distance, cancel)
-        first = next(runner)
-    except GanlabError as err:
-        raise gr.Error(str(err)) from None
-    for rec in itertools.chain([first], runner):
-        if isinstance(rec, ProjectionResult):
-            yield _finish(ctx, session, rec, target_u8, model_id, result_space(method, space),
-                          name or "projection", history, ctx.origin_of(session, photo), caveat)
+    options = dict(method=method, space=space, steps=int(steps), settings=settings, preview_every=5,
+                   name=name or "projection", distance=lpips_distance(lab.model.device), cancel=cancel)
+    target_u8 = to_uint8(target.img)[0]
+    notes = target.notes + ([lab.caveat] if lab.caveat else [])
+    current, history, distance_name = target_u8 * 0, [], "distance"
+    starting = "\n\n".join(["**Starting** ..."] + [f"Note: {n}" for n in notes])
+    yield side_by_side(target_u8, current), _chart(history), starting  # the last run's result goes
+    for rec in _records(lab, target, options):
+        if isinstance(rec, Inversion):
+            yield _finish(ctx, session, rec, target_u8, history, distance_name, lab.caveat)
             return
+        distance_name = rec.distance_name
         history.append({"step": rec.step, "distance": rec.losses["distance"]})
         if rec.preview is not None:
             current = rec.preview[0]
         warning = long_run_warning(rec)
-        yield (side_by_side(target_u8, current), pd.DataFrame(history),
+        yield (side_by_side(target_u8, current), _chart(history),
                _status(rec.step, rec.total, rec.eta_s, rec.distance_name, rec.note,
-                       target.notes + ([caveat] if caveat else []) + ([warning] if warning else [])))
+                       notes + ([warning] if warning else [])))
 
 
-def _finish(ctx: AppContext, session: str, result: ProjectionResult, target_u8: np.ndarray, model_id: str,
-            space: str, name: str, history: list[dict], origin: PhotoOrigin | None, caveat: str = ""):
-    store = ctx.sessions.get(session)
-    latent = stored_latent(result, 0, model_id, space, name, thumbnail=result.images[0])
-    latent.origin = origin
-    latent = store.add(latent)
-    m = result.metrics[0]
-    lines = [f"**Done** after {result.steps_run} steps" + (f" ({result.stopped})" if result.stopped else "") + ".",
-             f"PSNR {m['psnr']:.2f} dB · SSIM {m['ssim']:.3f} · {result.distance_name} {m['distance']:.4f}",
+def _finish(ctx: AppContext, session: str, inv: Inversion, target_u8: np.ndarray, history: list[dict],
+            distance_name: str, caveat: str = ""):
+    latent = ctx.latents(session).add(inv.latent)
+    m = inv.metrics
+    lines = [f"**Done** after {inv.steps_run} steps" + (f" ({inv.stopped})" if inv.stopped else "") + ".",
+             f"PSNR {m['psnr']:.2f} dB · SSIM {m['ssim']:.3f} · {distance_name} {m['distance']:.4f}",
              f"Stored in this session as **{latent.name}** ({latent.space}); edit or interpolate it in the other tabs."]
+    if inv.origin is not None:
+        lines.append("It came from a photo aligned in this session: the Edit tab can paste edits back into it.")
     if caveat:
         lines.append(f"Note: {caveat}")
-    return side_by_side(target_u8, result.images[0]), pd.DataFrame(history), "\n\n".join(lines)
+    return side_by_side(target_u8, np.asarray(inv.image)), _chart(history), "\n\n".join(lines)
 
 
-def build(ctx: AppContext) -> gr.Image:
-    """Declare the tab; returns the target image component (the Align tab sends faces into it)."""
-    models = ctx.model_ids("stylegan2")
+def build(ctx: AppContext, align: AlignHandles, tabs: gr.Tabs) -> None:
+    """Declare the tab; the Align tab's Send button puts the chosen face here and opens the tab."""
     with gr.Row():
         with gr.Column(scale=1):
             target = gr.Image(label="Target (an aligned face works best)", type="filepath", image_mode=None,
                               format="png", elem_id="project-target")
-            model = gr.Dropdown(models, value="toyfaces-64", label="Model")
-            ctx.follow_models(model, "stylegan2")
+            model = ctx.model_dropdown("stylegan2", "toyfaces-64")
             method = gr.Radio(list(METHODS), value=next(iter(METHODS)), label="Method",
                               info="The encoder and landscape map are trained per model "
                                    "(the bundled face model has both)")
@@ -159,20 +154,36 @@ def build(ctx: AppContext) -> gr.Image:
                 stop = gr.Button("Stop", variant="stop", elem_id="project-stop")
         with gr.Column(scale=2):
             view = gr.Image(label="Target | reconstruction", type="numpy", interactive=False, elem_id="project-view")
-            curve = gr.LinePlot(x="step", y="distance", label="Loss", height=220)
+            curve = gr.LinePlot(x="step", y="distance", x_title="step", y_title="distance to the target",
+                                label="Loss", height=220, visible=False)
             status = gr.Markdown(elem_id="project-status")
 
+    @readable
     def start_run(image, model_id, method_label, space_label, n_steps, store_as, request: gr.Request):
         yield from run_projection(ctx, image, model_id, method_label, space_label, n_steps, store_as, request)
 
     def arm(request: gr.Request) -> None:
         """At the click, before the queue: a Stop from now on reaches this run, queued or running."""
-        ctx.new_cancel(session_id(request))
+        ctx.visit(session_id(request)).new_cancel()
 
     def stop_run(request: gr.Request) -> None:
-        ctx.cancel(session_id(request))
+        ctx.visit(session_id(request)).cancel()
+
+    @readable
+    def receive(index: int, request: gr.Request):
+        """The face chosen in Align becomes the target; its photo stays with the session for paste-back."""
+        visit = ctx.visit(session_id(request))
+        face = chosen_face(ctx, session_id(request), index)
+        visit.sent = face if isinstance(face, Face) else None
+        return (face.image if isinstance(face, Face) else face), gr.Tabs(selected="project")
+
+    def dropped(request: gr.Request) -> None:
+        """The visitor put their own image here: it is the target now, not the face from Align."""
+        ctx.visit(session_id(request)).sent = None
 
     start.click(arm, queue=False).then(start_run, inputs=[target, model, method, space, steps, name],
-                                       outputs=[view, curve, status], concurrency_limit=1, concurrency_id="gpu")
+                                       outputs=[view, curve, status], concurrency_limit=1, concurrency_id="gpu",
+                                       show_progress_on=[view])
     stop.click(stop_run, queue=False)
-    return target
+    align.send.click(receive, inputs=align.chosen, outputs=[target, tabs], show_progress="hidden")
+    target.input(dropped, queue=False)

@@ -64,14 +64,14 @@ def test_a_zip_bomb_and_bad_metadata_in_uploaded_latents_are_refused(visitor, tm
     meta = {"model_id": "toyfaces-64", "space": "w+", "metrics": {"psnr": "high"}}
     np.savez_compressed(bad, latent=np.zeros((1, 10, 128), np.float32), meta=np.array(json.dumps(meta)))
     refused(visitor, "/on_upload", "metrics", path=handle_file(str(bad)), model_id="toyfaces-64")
-    visitor.predict(api_name="/refresh_2")  # the Session tab still lists without errors
+    visitor.predict(api_name="/refresh_2", chosen=None)  # the Session tab still lists without errors
 
 
 def test_huge_layer_ranges_magnitude_lists_and_pixel_counts_are_refused(visitor, tmp_path):
     from gradio_client import handle_file
 
     visitor.predict(api_name="/on_add", model_id="toyfaces-64", n=1, cls="")
-    visitor.predict(api_name="/refresh")
+    visitor.predict(api_name="/refresh", chosen=None)
     refused(visitor, "/render", "do not select ws indices", name="toyfaces-64-seed1", source_label="GANSpace (PCA of w)",
             layer_preset="custom", first=0, last=2e7, **{f"param_{k}": 1.0 for k in range(5, 17)})
     huge = tmp_path / "huge.png"

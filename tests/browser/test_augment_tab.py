@@ -23,7 +23,11 @@ def test_invert_then_gallery_zip_with_labels(page, screenshot, tmp_path):
     steps = page.locator("#augment-steps input[type=number]")
     steps.fill("20")
     steps.press("Enter")
-    page.get_by_label("Class (name, index, or auto)").fill("star")
+    page.fill("#augment-class input", "")
+    page.locator("#augment-class input").press_sequentially("sta")  # typing filters the model's classes
+    page.wait_for_selector("#augment-class [role=option][aria-label='star']")
+    assert page.locator("#augment-class [role=option]").count() < 4
+    page.locator("#augment-class [role=option][aria-label='star']").click()
     page.click("#augment-invert")
     page.wait_for_function("document.querySelector('#augment-status')?.innerText.includes('Inverted')",
                            timeout=180_000)

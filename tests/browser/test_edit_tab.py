@@ -50,3 +50,40 @@ def test_learning_a_direction_from_two_groups_adds_a_slider(page, screenshot):
     page.wait_for_function("document.querySelector('#edit-slider-0')?.innerText.includes('my smile')",
                            timeout=60_000)
     screenshot("edit_learned_direction")
+
+
+def test_the_edit_tab_keeps_its_latent_and_sliders_when_reopened_and_lists_a_saved_edit_at_once(page, screenshot):
+    add_samples(page, [0, 1])
+    page.get_by_role("tab", name="Edit").click()
+    page.wait_for_function("document.querySelector('#edit-latent input')?.value === 'toyfaces-64-seed1'",
+                           timeout=60_000)
+    page.click("#edit-latent input")  # choose the older latent, not the newest the tab opened with
+    page.locator("#edit-latent [role=option][aria-label='toyfaces-64-seed0']").click()
+    page.get_by_text("GANSpace (PCA of w)").click()
+    page.wait_for_function("document.querySelector('#edit-slider-0')?.innerText.includes('ganspace')",
+                           timeout=120_000)
+    page.wait_for_selector("#edit-view img", timeout=60_000)
+    before = page.get_attribute("#edit-view img", "src")
+    number = page.locator("#edit-slider-0 input[type=number]")
+    number.fill("3")
+    number.press("Enter")
+    page.wait_for_function(
+        "(b) => document.querySelector('#edit-view img')?.getAttribute('src') !== b", arg=before, timeout=60_000)
+    edited = page.get_attribute("#edit-view img", "src")
+
+    page.fill("#edit-save-name textarea", "smiling")
+    page.click("#edit-save")
+    page.wait_for_function("document.querySelector('#edit-status')?.innerText.includes('Saved as')", timeout=60_000)
+    page.click("#edit-latent input")  # the saved edit is listed at once, without leaving the tab
+    assert page.locator("#edit-latent [role=option][aria-label='smiling']").count() == 1
+    page.keyboard.press("Escape")
+
+    page.get_by_role("tab", name="Session").click()
+    page.wait_for_function("document.querySelector('#session-gallery')?.innerText.includes('smiling')",
+                           timeout=30_000)
+    page.get_by_role("tab", name="Edit").click()
+    page.wait_for_timeout(2000)  # time for a refresh that would wrongly reset the tab to show itself
+    assert page.input_value("#edit-latent input") == "toyfaces-64-seed0"
+    assert number.input_value() == "3"
+    assert page.get_attribute("#edit-view img", "src") == edited
+    screenshot("edit_tab_reopened")

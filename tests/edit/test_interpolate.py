@@ -38,8 +38,8 @@ def test_pingpong_goes_there_and_back_without_repeating_the_start():
 def test_w_plus_path_passes_through_each_stored_latent(faces):
     a = StoredLatent("a", "toyfaces-64", "w+", _ws(faces, 1))
     b = StoredLatent("b", "toyfaces-64", "w", _ws(faces, 2)[:, 0])
-    path, c = latent_path(faces, [a, b], keyframe_positions(2, 5))
-    assert c is None and path.shape == (5, faces.num_ws, faces.w_dim)
+    path, c, space = latent_path(faces, [a, b], keyframe_positions(2, 5))
+    assert c is None and space == "w+" and path.shape == (5, faces.num_ws, faces.w_dim)
     assert torch.allclose(path[0], a.tensor[0]) and torch.allclose(path[-1], b.tensor[0, None].expand(faces.num_ws, -1))
 
 

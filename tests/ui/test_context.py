@@ -1,63 +1,77 @@
-"""Per-session server state: everything kept for a session is freed when it ends, and only that."""
+"""Per-session server state: one Visit per session, freed whole when the session ends, and only that."""
 
 from __future__ import annotations
 
-import torch
+import gradio as gr
+import pytest
 from PIL import Image
 
+from ganlab.errors import GanlabError
 from ganlab.session import StoredLatent
-from ganlab.ui.context import AppContext
-from ganlab.ui.edit_tab import EditState
+from ganlab.ui.context import MAX_RENDERERS, AppContext, readable
+from ganlab.ui.visit import MAX_LEARNED
 
 
 def test_forgetting_a_session_frees_its_state_and_files_and_leaves_others_alone(monkeypatch):
     monkeypatch.setenv("GANLAB_OFFLINE", "1")
     ctx = AppContext()
-    edits = EditState()
-    ctx.on_forget(edits.forget)
-    model = ctx.pool.get("toyfaces-64")
-    ws = model.mapping(model.sample_z(1, seed=0))
-    folders = {}
+    lab = ctx.lab("any", "toyfaces-64")
+    ws = lab.model.mapping(lab.model.sample_z(1, seed=0))
+    folders, events = {}, {}
     for sid in ("gone", "stays"):
-        ctx.new_cancel(sid)
-        ctx.sessions.get(sid).add(StoredLatent("x", "toyfaces-64", "w+", ws), model)
-        ctx.remember_sent_face(sid, Image.new("RGB", (8, 8)), origin=object())
-        folders[sid] = ctx.temp_dir(sid)
+        visit = ctx.visit(sid)
+        events[sid] = visit.new_cancel()
+        item = ctx.store(sid, StoredLatent("x", "toyfaces-64", "w+", ws))
+        visit.faces = [Image.new("RGB", (8, 8))]
+        folders[sid] = visit.temp_dir()
         (folders[sid] / "morph.mp4").write_bytes(b"0" * 100)
-        edits.user[(sid, "toyfaces-64")] = ["a direction"]
-        edits.renderer(sid, model, ws)
+        visit.keep_learned("toyfaces-64", lab.directions_of("sefa")[0])
+        ctx.edit_renderer(sid, item)
 
+    gone = ctx.visit("gone")
     ctx.forget("gone")
 
     assert not folders["gone"].exists() and (folders["stays"] / "morph.mp4").exists()
-    assert "gone" not in ctx._cancels and "gone" not in ctx._sent_faces and "stays" in ctx._sent_faces
-    assert ctx.sessions.get("gone").items() == [] and len(ctx.sessions.get("stays").items()) == 1
-    assert ("gone", "toyfaces-64") not in edits.user and ("stays", "toyfaces-64") in edits.user
-    assert "gone" not in edits._renderers and "stays" in edits._renderers
-    assert torch.equal(edits.renderer("stays", model, ws).ws, ws)
+    assert events["gone"].is_set() and not events["stays"].is_set()
+    assert gone.faces == [] and gone.renderer is None and ctx.visit("gone") is not gone  # a new visit starts empty
+    assert ctx.latents("gone").items() == [] and len(ctx.latents("stays").items()) == 1
+    assert ctx.visit("gone").learned_for("toyfaces-64") == [] and ctx.visit("stays").learned_for("toyfaces-64")
+    assert ctx.visit("stays").renderer is not None and ctx.visit("stays").faces
 
 
 def test_stop_reaches_every_run_of_the_session_and_a_closed_page_stops_its_runs():
     ctx = AppContext()
-    first, second = ctx.new_cancel("s"), ctx.new_cancel("s")  # Start, and Start again while it runs
-    other = ctx.new_cancel("t")
-    assert ctx.cancel_event("s") is second
-    ctx.cancel("s")
+    first, second = ctx.visit("s").new_cancel(), ctx.visit("s").new_cancel()  # Start, and Start again
+    other = ctx.visit("t").new_cancel()
+    assert ctx.visit("s").cancel_event() is second
+    ctx.visit("s").cancel()
     assert first.is_set() and second.is_set() and not other.is_set()
-    third = ctx.new_cancel("s")
+    third = ctx.visit("s").new_cancel()
     assert not third.is_set()
     ctx.forget("s")
     assert third.is_set()
 
 
-def test_learned_directions_per_session_and_model_are_capped_oldest_first():
-    from ganlab.ui.edit_tab import MAX_LEARNED
-
-    edits = EditState()
+def test_learned_directions_per_model_are_capped_oldest_first():
+    visit = AppContext().visit("s")
     for i in range(MAX_LEARNED + 5):
-        edits.keep_learned("s", "toyfaces-64", f"d{i}")
-    kept = edits.user[("s", "toyfaces-64")]
-    assert len(kept) == MAX_LEARNED and kept[0] == "d5" and kept[-1] == f"d{MAX_LEARNED + 4}"
+        visit.keep_learned("toyfaces-64", f"d{i}")
+    kept = visit.learned_for("toyfaces-64")
+    assert len(kept) == MAX_LEARNED and kept[-1] == "d5" and kept[0] == f"d{MAX_LEARNED + 4}"
+    assert visit.learned_for("other-model") == []
+
+
+def test_only_the_latest_sessions_keep_their_edit_renderer_warm():
+    ctx = AppContext()
+    lab = ctx.lab("s", "toyfaces-64")
+    item = lab.sample(0)[0]
+    sessions = [f"s{i}" for i in range(MAX_RENDERERS + 2)]
+    for sid in sessions:
+        ctx.edit_renderer(sid, item)
+    assert [ctx.visit(s).renderer is None for s in sessions] == [True, True] + [False] * MAX_RENDERERS
+    kept = ctx.visit(sessions[-1]).renderer
+    assert ctx.edit_renderer(sessions[-1], item) is kept  # the same latent: nothing rendered again
+    assert ctx.edit_renderer(sessions[-1], lab.sample(1)[0]) is not kept
 
 
 def test_a_page_takes_the_session_its_browser_keeps():
@@ -81,9 +95,34 @@ def test_an_idle_session_is_forgotten_whole_even_if_its_page_never_said_goodbye(
     from ganlab.session import SessionRegistry
 
     ctx = AppContext(sessions=SessionRegistry(idle_seconds=0.05))
-    folder = ctx.temp_dir("quiet")
-    ctx.remember_sent_face("quiet", Image.new("RGB", (8, 8)), origin=object())
-    event = ctx.new_cancel("quiet")
+    visit = ctx.visit("quiet")
+    folder = visit.temp_dir()
+    visit.faces = [Image.new("RGB", (8, 8))]
+    event = visit.new_cancel()
     time.sleep(0.1)
-    ctx.sessions.get("busy")  # any activity sweeps
-    assert not folder.exists() and "quiet" not in ctx._sent_faces and event.is_set()
+    ctx.visit("busy")  # any activity sweeps
+    assert not folder.exists() and visit.faces == [] and event.is_set() and ctx.visit("quiet") is not visit
+
+
+def test_a_ganlab_error_becomes_the_page_message_in_plain_and_streaming_handlers():
+    @readable
+    def plain(x):
+        raise GanlabError(f"bad {x}")
+
+    @readable
+    def stream(x):
+        yield 1
+        raise GanlabError(f"bad {x}")
+
+    @readable
+    def bug(x):
+        raise ValueError(x)
+
+    with pytest.raises(gr.Error, match="bad 1"):
+        plain(1)
+    run = stream(2)
+    assert next(run) == 1
+    with pytest.raises(gr.Error, match="bad 2"):
+        next(run)
+    with pytest.raises(ValueError):  # a bug is not dressed up as the visitor's mistake
+        bug(3)

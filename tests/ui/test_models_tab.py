@@ -81,7 +81,8 @@ def test_a_model_a_visitor_adds_is_theirs_alone_and_ends_with_their_session(ctx)
     mine = {row[0] for row in models_table(ctx, "alice")} - {row[0] for row in models_table(ctx)}
     assert mine == {"user-toyfaces-64", "user-toyfaces-64-2"}
     assert not mine & {row[0] for row in models_table(ctx, "bob")}
-    assert "user-toyfaces-64" in ctx.model_ids("stylegan2", "alice")
+    assert ("user-toyfaces-64", "user-toyfaces-64") in ctx.model_choices("stylegan2", "alice")
+    assert "user-toyfaces-64" not in {mid for _, mid in ctx.model_choices("stylegan2", "bob")}
     assert ctx.model("alice", "user-toyfaces-64").resolution == 64
     with pytest.raises(GanlabError, match="unknown model 'user-toyfaces-64'"):
         ctx.model("bob", "user-toyfaces-64")

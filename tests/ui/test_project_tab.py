@@ -41,8 +41,8 @@ def test_a_stop_while_the_run_waits_in_the_queue_means_it_never_runs():
 
     ctx = AppContext()
     request = SimpleNamespace(session_hash="queued-visitor")
-    ctx.new_cancel("queued-visitor")  # Start was clicked: the run is armed and waits for its turn
-    ctx.cancel("queued-visitor")      # Stop, before the queue reached it
+    ctx.visit("queued-visitor").new_cancel()  # Start was clicked: the run is armed and waits for its turn
+    ctx.visit("queued-visitor").cancel()      # Stop, before the queue reached it
     image = Image.new("RGB", (64, 64), (120, 90, 60))
     labels = list(project_tab.METHODS), list(project_tab.SPACES)
     out = list(project_tab.run_projection(ctx, image, "toyfaces-64", labels[0][0], labels[1][0], 20, "p", request))
