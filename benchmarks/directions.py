@@ -25,9 +25,10 @@ import torch
 from ganlab.data.toyfaces import HAIR_COLORS, face_labels, render_faces
 from ganlab.edit.apply import render_edit
 from ganlab.edit.directions import (SHIPPED_ATTRIBUTES, Direction, LearnedDirection, condition, learn_from_images,
-                                    load_directions, sample_w, save_directions, ship_directions, shipped_path)
+                                    load_directions, sample_w, save_directions)
 from ganlab.eval.judges import FACE_BINARY, FaceJudge, cached_judge
 from ganlab.imaging import from_uint8
+from ganlab.train.directions import ship_directions, shipped_path
 from ganlab.invert.losses import lpips_distance
 from ganlab.invert.projector import ProjectionConfig
 from ganlab.models.registry import Registry, load_model

@@ -135,20 +135,18 @@ def cmd_project(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
+    import ganlab
     from ganlab.imaging import to_uint8
     from ganlab.invert.advice import long_run_warning
     from ganlab.invert.outputs import write_projection
     from ganlab.invert.methods import invert, result_space
     from ganlab.invert.projector import ProjectionResult, settings_config
     from ganlab.invert.targets import prepare_target
-    from ganlab.models.pool import default_device
-    from ganlab.models.registry import Registry, load_model
 
-    registry = Registry()
-    model_id = args.model if args.model in registry.specs else registry.add(args.model).id
-    model = load_model(registry, model_id).to(args.device or default_device())
-    if model.kind != "stylegan2":
-        raise GanlabError(f"{model_id} is a {model.kind} model; projection needs a StyleGAN2 model")
+    lab = ganlab.load(args.model, args.device)
+    model, model_id = lab.model, lab.name
+    if "projector" not in lab.methods:
+        raise GanlabError(f"{model_id} is a {lab.kind} model; projection needs a StyleGAN2 model")
     targets, skipped = [], []
     inputs = _image_inputs([args.target])
     for path, name in zip(inputs, _output_names(inputs)):
@@ -160,8 +158,8 @@ def cmd_project(args: argparse.Namespace) -> int:
         print(f"skipped {line}", file=sys.stderr)
     if not targets:
         raise GanlabError("no usable target images")
-    if registry.get(model_id).caveat:
-        print(f"note: {registry.get(model_id).caveat}")
+    if lab.caveat:
+        print(f"note: {lab.caveat}")
     pixel_weight = args.pixel_weight
     if pixel_weight is None and args.pixel_loss not in (None, "none"):
         pixel_weight = 1.0  # a pixel loss asked for by name, without a weight, should count
@@ -350,11 +348,37 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_train_walks(args: argparse.Namespace) -> int:
-    from ganlab.augment.walks import run_train_walks
+    """Train walks for a BigGAN model (further from the walks file --init, when given) and save them
+    (default: walks.npz in the model's folder)."""
+    import numpy as np
+    from tqdm import tqdm
 
+    import ganlab
+    from ganlab.augment.transforms import EDIT_LOSS_NAME
+    from ganlab.augment.walks import WalkSet, default_walks_path, load_walks, save_walks
+    from ganlab.train.walks import train_walks
+
+    lab = ganlab.load(args.model, args.device)
+    if not lab.classes:
+        raise GanlabError(f"{lab.name} is a {lab.kind} model; learned walks are for BigGAN models")
     transforms = args.transforms.split(",") if args.transforms else None
-    return run_train_walks(args.model, transforms, args.steps, args.batch, args.out, args.device, lr=args.lr,
-                           seed=args.seed, per_class=not args.shared, init=args.init)
+    out = Path(args.out) if args.out else default_walks_path(lab.model)
+    start = load_walks(args.init, lab.model) if args.init else None
+    result = None
+    with tqdm(total=args.steps, desc=f"training walks for {lab.name}", unit="step") as bar:
+        for rec in train_walks(lab.model, transforms, args.steps, args.batch, lr=args.lr, seed=args.seed,
+                               per_class=not args.shared, init=start):
+            if isinstance(rec, WalkSet):
+                result = rec
+                continue
+            bar.update(rec.step - bar.n)
+            bar.set_postfix_str(" ".join(f"{k} {v:.4f}" for k, v in rec.losses.items()))
+    save_walks(result, out)
+    for walk in result.walks.values():
+        print(f"{walk.transform:<12} alpha = {walk.alpha} in {walk.alpha_range[0]:+.3f}..{walk.alpha_range[1]:+.3f}"
+              f"  final {EDIT_LOSS_NAME} {walk.loss:.4f}  |w| {np.linalg.norm(walk.vector):.2f}")
+    print(f"wrote {out} ({result.run['steps']} steps of batch {args.batch} in {result.run['seconds']} s)")
+    return 0
 
 
 def cmd_augment(args: argparse.Namespace) -> int:
@@ -367,17 +391,53 @@ def cmd_augment(args: argparse.Namespace) -> int:
                        use_encoder=not args.no_encoder)
 
 
-def cmd_train_encoder(args: argparse.Namespace) -> int:
-    from ganlab.invert.encoder import run_train_encoder
+def _show_training(records, total: int, desc: str) -> None:
+    """Drive a helper net's training run with a tqdm bar of its losses."""
+    from tqdm import tqdm
 
-    return run_train_encoder(args.model, args.steps, args.batch, args.run_dir, args.export, args.device,
-                             lr=args.lr, real_weight=args.real_weight, anneal=args.anneal)
+    with tqdm(total=total, desc=desc, unit="step") as bar:
+        for rec in records:
+            bar.n = rec.step
+            bar.set_postfix({k: f"{v:.3f}" for k, v in rec.losses.items()})
+
+
+def cmd_train_encoder(args: argparse.Namespace) -> int:
+    """Train (resuming) the model's encoder (StyleGAN2: image -> ws; BigGAN: image -> z and class), then
+    optionally export it to the model's folder. Other --lr / --real-weight / --anneal to more steps is a
+    new stage of the same run (e.g. a final annealed fine-tune)."""
+    import ganlab
+    from ganlab.models.folder import ENCODER, helper_path
+
+    if not (args.lr > 0 and args.real_weight >= 0):
+        raise GanlabError(f"--lr must be positive and --real-weight at least 0 (got {args.lr}, {args.real_weight})")
+    lab = ganlab.load(args.model, args.device)
+    run_dir = Path(args.run_dir or f"runs/encoder-{lab.name}")
+    stage = {"steps": args.steps, "batch": args.batch, "lr": args.lr, "real_weight": args.real_weight,
+             "anneal": args.anneal}
+    records, export = lab.family.encoder_training(lab.model, stage, run_dir)
+    _show_training(records, args.steps, f"training the encoder for {lab.name}")
+    if args.export:
+        print(f"exported the encoder to {export(run_dir, helper_path(lab.model, ENCODER), lab.model)}")
+    return 0
 
 
 def cmd_train_landscape(args: argparse.Namespace) -> int:
-    from ganlab.invert.landscape import run_train_landscape
+    """Train (resuming) the landscape map of a StyleGAN2 model, then optionally export it to its folder."""
+    import ganlab
+    from ganlab.models.folder import LANDSCAPE, helper_path
+    from ganlab.train.landscape import LandscapeTrainConfig, export_landscape, train_landscape
 
-    return run_train_landscape(args.model, args.steps, args.batch, args.run_dir, args.export, args.device)
+    lab = ganlab.load(args.model, args.device)
+    if "landscape" not in lab.methods:
+        raise GanlabError(f"landscape maps are trained for StyleGAN2 models; '{lab.name}' is {lab.kind}")
+    run_dir = Path(args.run_dir or f"runs/landscape-{lab.name}")
+    records = train_landscape(lab.model, LandscapeTrainConfig(steps=args.steps, batch=args.batch), run_dir,
+                              device=lab.model.device)
+    _show_training(records, args.steps, f"training the landscape map for {lab.name}")
+    if args.export:
+        out = export_landscape(run_dir, helper_path(lab.model, LANDSCAPE), lab.model)
+        print(f"exported the landscape map to {out}")
+    return 0
 
 
 def _add_run_options(p: argparse.ArgumentParser, run_dir_help: str, export_help: str) -> None:
@@ -391,6 +451,15 @@ def _add_device_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int,
                    help="torch CPU threads (default: the cores that other work leaves idle, at least 1)")
     p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+
+
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help ends with its default, when it has one worth saying."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in (action.help or ""):
+            return action.help or ""
+        return super()._get_help_string(action)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -427,7 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=8, help="images projected at once")
     p.add_argument("--settings", choices=["official", "tuned"], default="official",
                    help="projector settings: the official projector's, or ganlab's tuned ones (lr 0.2, no latent "
-                        "noise, pixel MSE weight 1: about 2 dB better after 500 w+ steps on held-out toy faces)")
+                        "noise, pixel MSE weight 1; benchmarks/projection.py compares them)")
     p.add_argument("--pixel-loss", choices=["none", "mse", "l1"], help="extra pixel loss (default: from --settings)")
     p.add_argument("--pixel-weight", type=float,
                    help="its weight (default: from --settings; 1 when --pixel-loss is given alone)")
@@ -436,7 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run the generator in bfloat16 autocast (faster on CPUs with bf16 instructions; on a GPU, "
                         "measure first: benchmarks/vs_official.py --bf16)")
     p.add_argument("--frame-every", type=int, default=10, help="steps between video frames")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the noise and sampling (same seed, same result)")
     p.add_argument("--out", default="out/projection", help="output folder (one subfolder per image)")
     _add_device_options(p)
     p.set_defaults(func=cmd_project)
@@ -483,12 +552,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_learn_direction)
 
     p = sub.add_parser("train-walks", help="learn latent walks (zoom, slides, brightness) for a BigGAN model")
-    p.add_argument("--model", required=True)
+    p.add_argument("--model", required=True, help="a BigGAN model id, or a checkpoint path/URL")
     p.add_argument("--transforms", help="comma-separated, e.g. zoom,slide_left (default: all)")
-    p.add_argument("--steps", type=int, default=200)
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--lr", type=float, default=0.05)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=200, help="optimisation steps")
+    p.add_argument("--batch", type=int, default=8, help="latents per step")
+    p.add_argument("--lr", type=float, default=0.05, help="Adam learning rate of the walk vectors")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sampled latents")
     p.add_argument("--out", help="walks file (default: walks.npz in the model's folder)")
     p.add_argument("--init", help="a walks file to train further instead of starting from zero")
     p.add_argument("--shared", action="store_true",
@@ -498,11 +567,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train_walks)
 
     p = sub.add_parser("augment", help="invert each image of a folder into BigGAN and write augmentations")
-    p.add_argument("folder")
-    p.add_argument("--model", required=True)
+    p.add_argument("folder", help="folder of images to augment")
+    p.add_argument("--model", required=True, help="a BigGAN model id, or a checkpoint path/URL")
     p.add_argument("--transforms", help="comma-separated: zoom,slide_left,slide_right,slide_up,slide_down,brightness")
     p.add_argument("--per-image", type=int, default=8, help="augmentations per image")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="output folder (resumable: finished images are skipped)")
     p.add_argument("--class", dest="class_name", default="auto", help="class name or index, or auto")
     p.add_argument("--steps", type=int, default=200, help="inversion steps")
     p.add_argument("--starts", type=int, default=4, help="random starts per image")
@@ -510,16 +579,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ignore the model's encoder (by default inversion starts from its guess of z and class)")
     p.add_argument("--walks", help="walks file (default: the model's shipped walks)")
     p.add_argument("--jitter", type=float, default=0.2, help="z jitter between samples")
-    p.add_argument("--truncation", type=float, default=1.0)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--truncation", type=float, default=1.0, help="BigGAN truncation of the generator")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random starts and the jitter")
     _add_device_options(p)
     p.set_defaults(func=cmd_augment)
 
     p = sub.add_parser("train-encoder", help="train an image -> latent encoder (StyleGAN2: ws; BigGAN: z and class)")
-    p.add_argument("--model", required=True)
-    p.add_argument("--steps", type=int, default=3000)
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 0.001)")
+    p.add_argument("--model", required=True, help="a model id, or a checkpoint path/URL")
+    p.add_argument("--steps", type=int, default=3000, help="total training steps (a resumed run goes on to it)")
+    p.add_argument("--batch", type=int, default=16, help="images per step")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     p.add_argument("--real-weight", type=float, default=1.0,
                    help="weight of the rendered-image losses against the generated pairs' (default 1)")
     p.add_argument("--anneal", action="store_true",
@@ -528,8 +597,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train_encoder)
 
     p = sub.add_parser("train-landscape", help="learn a landscape map for fast projection (resumable)")
-    p.add_argument("--model", required=True)
-    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--model", required=True, help="a StyleGAN2 model id, or a checkpoint path/URL")
+    p.add_argument("--steps", type=int, default=1500, help="total training steps (a resumed run goes on to it)")
     p.add_argument("--batch", type=int, default=8, help="targets per recorded trajectory batch")
     _add_run_options(p, "checkpoints (default runs/landscape-MODEL)", "write the map into the model's folder (landscape/)")
     p.set_defaults(func=cmd_train_landscape)
@@ -537,11 +606,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a bundled demo generator (resumes from its run folder)")
     p.add_argument("--model", required=True, help="toyfaces-64 or toyobjects-64")
     p.add_argument("--steps", type=int, default=4000, help="total optimisation steps")
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch", type=int, default=32, help="images per step")
+    p.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the training images")
     _add_run_options(p, "checkpoints and sample sheets (default runs/MODEL)",
                      "write the EMA generator to assets/models/MODEL")
     p.set_defaults(func=cmd_train)
+    for command in sub.choices.values():
+        command.formatter_class = _Help
     return parser
 
 

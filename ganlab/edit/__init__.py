@@ -15,13 +15,10 @@ from ganlab.edit.directions import (
     load_directions,
     save_directions,
     sefa,
-    ship_directions,
-    shipped_path,
 )
 
 __all__ = [
     "LAYER_PRESETS", "SHIPPED_ATTRIBUTES", "Direction", "EditRenderer", "LearnProgress", "LearnReport", "LearnedDirection",
     "condition", "edit_ws", "ganspace", "layer_indices", "learn_direction", "learn_from_images",
-    "learn_one_vs_rest", "load_directions", "render_edit", "save_directions", "sefa", "ship_directions",
-    "shipped_path",
+    "learn_one_vs_rest", "load_directions", "render_edit", "save_directions", "sefa",
 ]

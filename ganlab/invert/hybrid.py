@@ -25,8 +25,8 @@ from ganlab.models.stylegan2_model import StyleGAN2Model
 PRESETS: dict[str, int] = {"fast": 0, "balanced": 100, "best": 500}  # projector steps after the encoder
 FALLBACK_STEPS = 100  # projector steps for "fast" when there is no encoder to be fast with
 # The learning rate ramps up over at least this many steps: at full rate from the first step, a short
-# refinement overshoots and ends below its start (10 steps on 8 held-out faces: 21.2 dB from the
-# encoder's 22.3; with the 5-step ramp 24.4). Shorter refinements never reach the full rate.
+# refinement overshoots and ends below the encoder's own reconstruction (benchmarks/fast_inversion.py).
+# Shorter refinements never reach the full rate.
 RAMPUP_STEPS = 5
 
 
@@ -48,8 +48,8 @@ def hybrid_project(model: StyleGAN2Model, encoder: Encoder | None, target: torch
 
     With an encoder: a step-0 record holding E's reconstruction, then the projector's records (w+,
     started from E's ws and the model's constant noise maps, with the `TUNED` settings: the refinement
-    starts near the answer, where a bold step and no exploratory noise pay most; 8 held-out faces, 100
-    steps: 26.5 dB official, 28.6 tuned). A pixel loss set in `cfg` replaces the tuned one; `cfg` sets
+    starts near the answer, where a bold step and no exploratory noise pay most: see
+    benchmarks/fast_inversion.py). A pixel loss set in `cfg` replaces the tuned one; `cfg` sets
     the projector's other settings, `preset` its steps.
     """
     steps = preset_steps(preset)

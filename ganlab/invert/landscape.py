@@ -15,20 +15,17 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from ganlab.errors import GanlabError
-from ganlab.imaging import from_uint8, to_uint8
+from ganlab.imaging import to_uint8
 from ganlab.invert.losses import Distance, lpips_distance
-from ganlab.invert.netio import (Renderer, TrainProgress, TrainState, check_tied, face_renderer, load_net,
-                                 resume_train_state, run_net_weights, save_net, save_train_state, show_progress,
-                                 stage_lr, training_distance)
+from ganlab.invert.netio import check_tied, load_net, save_net
 from ganlab.invert.projector import ProjectionResult, ProjectionStep, result_from_ws
 from ganlab.models.base import check_shape
 from ganlab.models.folder import LANDSCAPE, has_helper, helper_path
@@ -176,107 +173,3 @@ def landscape_project(model: StyleGAN2Model, lmap: LandscapeMap, target: torch.T
     with torch.no_grad():
         ws = lmap(u)
     yield result_from_ws(model, ws, target, distance, steps_run=len(history), stopped=stopped, history=history)
-
-
-# --- training -------------------------------------------------------------------------------------
-
-
-@dataclass
-class LandscapeTrainConfig:
-    """Everything that decides a training run; saved in the run folder."""
-
-    steps: int = 1000           # theta updates
-    batch: int = 8              # targets per recorded trajectory batch
-    inner_steps: int = 10       # Adam steps on u per recorded trajectory (the budget theta is shaped for)
-    inner_lr: float = 0.1
-    updates_per_trajectory: int = 2   # theta updates drawn from the buffer per new trajectory batch
-    buffer_batches: int = 8     # trajectory batches kept (older ones are dropped)
-    sample: int = 16            # (u, target) pairs per theta update
-    lr: float = 1e-4
-    pixel_weight: float = 1.0   # pixel MSE beside the image distance
-    distance: str = "fallback"  # 'fallback' (fast on CPU) or 'lpips'
-    seed: int = 0
-    checkpoint_every: int = 100
-
-
-def train_landscape(model: StyleGAN2Model, tcfg: LandscapeTrainConfig, run_dir: Path | str,
-                    device: torch.device | str = "cpu", render: Renderer | None = None,
-                    lcfg: LandscapeConfig | None = None) -> Iterator[TrainProgress]:
-    """Train theta against frozen `model`, resuming from `run_dir/checkpoint.pt` when present.
-
-    `render(n, seed)` gives the targets (default: toy faces at the model's resolution). The
-    recorded trajectories start at u = 0, as `landscape_project` does.
-    """
-    device = torch.device(device)
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    model.to(device)
-    model.net.requires_grad_(False)
-    render = render or face_renderer(model.resolution)
-    distance = training_distance(tcfg.distance, device)
-    torch.manual_seed(tcfg.seed)
-    lmap = build_landscape(model, lcfg).train()
-    state = TrainState(lmap, torch.optim.Adam(lmap.parameters(), lr=tcfg.lr, betas=(0.9, 0.99)))
-    resume_train_state(state, run_dir, device, tcfg.steps)
-    buffer: list[tuple[torch.Tensor, torch.Tensor]] = []  # (u [K, u_dim], target [K, 3, R, R]) per batch
-    gen = torch.Generator().manual_seed(tcfg.seed * 7919 + state.step)
-    start_step, started, inner = state.step, time.perf_counter(), {}
-    while state.step < tcfg.steps:
-        if state.step % tcfg.updates_per_trajectory == 0 or not buffer:
-            target = from_uint8(render(tcfg.batch, tcfg.seed * 1_000_003 + state.step)).to(device)
-            u0 = torch.zeros(tcfg.batch, lmap.cfg.u_dim, device=device)
-            points, dists = [], []
-            for u, _, dist in _descend(model, lmap, target, tcfg.inner_steps, tcfg.inner_lr, distance, u0):
-                points.append(u)
-                if dist is not None:
-                    dists.append(dist.mean().item())
-            inner = {"inner_first": dists[0], "inner_last": dists[-1]}
-            buffer.append((torch.cat(points), target.repeat(len(points), 1, 1, 1)))
-            buffer = buffer[-tcfg.buffer_batches:]
-            us, targets = torch.cat([b[0] for b in buffer]), torch.cat([b[1] for b in buffer])
-        pick = torch.randint(len(us), (tcfg.sample,), generator=gen).to(device)
-        img = model.net.synthesis(lmap(us[pick]), noise_mode="const")
-        dist = distance(img, targets[pick]).mean()
-        pixel = F.mse_loss(img, targets[pick])
-        loss = dist + tcfg.pixel_weight * pixel
-        state.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        stage_lr(state, tcfg.lr, anneal=False)   # this stage's lr, not the one the checkpoint's Adam state had
-        state.opt.step()
-
-        state.step += 1
-        record = TrainProgress(step=state.step, total=tcfg.steps,
-                               losses={"total": loss.item(), "distance": dist.item(), "pixel": pixel.item(), **inner},
-                               eta_s=(time.perf_counter() - started) / (state.step - start_step)
-                               * (tcfg.steps - state.step), distance_name=distance.name)
-        if state.step % tcfg.checkpoint_every == 0 or state.step == tcfg.steps:
-            record.checkpoint = save_train_state(state, run_dir, {"landscape": asdict(lmap.cfg),
-                                                                  "training": asdict(tcfg)})
-        yield record
-
-
-def export_landscape(run_dir: Path | str, out_dir: Path | str, model: StyleGAN2Model) -> Path:
-    """Write the run's theta in the shipped format (safetensors + JSON config)."""
-    meta, weights = run_net_weights(run_dir)
-    lmap = LandscapeMap(LandscapeConfig(**meta["landscape"]))
-    check_fits(lmap, model)
-    lmap.load_state_dict(weights)
-    return save_landscape(lmap, out_dir)
-
-
-def run_train_landscape(model_id: str, steps: int, batch: int, run_dir: Path | str | None, export: bool,
-                        device: str | None) -> int:
-    """`python -m ganlab train-landscape --model NAME`: train (resuming), optionally export to the model's folder."""
-    from ganlab.models.pool import default_device
-    from ganlab.models.registry import Registry, load_model
-
-    model = load_model(Registry(), model_id)
-    if model.kind != "stylegan2":
-        raise GanlabError(f"landscape maps are trained for StyleGAN2 models; '{model_id}' is {model.kind}")
-    run_dir = Path(run_dir or f"runs/landscape-{model_id}")
-    records = train_landscape(model, LandscapeTrainConfig(steps=steps, batch=batch), run_dir,
-                              device=device or default_device())
-    show_progress(records, steps, f"training the landscape map for {model_id}")
-    if export:
-        print(f"exported the landscape map to {export_landscape(run_dir, helper_path(model, LANDSCAPE), model)}")
-    return 0

@@ -7,27 +7,19 @@ be right, G(E's z, class) must look like them). Saved like the StyleGAN2 encoder
 
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
-import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-from ganlab.imaging import from_uint8
-from ganlab.invert.biggan import truncated_normal
 from ganlab.invert.encoder import conv_trunk
-from ganlab.invert.netio import (TrainProgress, TrainState, check_tied, load_net, resume_train_state,
-                                 run_net_weights, save_net, save_train_state, stage_lr, training_distance)
+from ganlab.invert.netio import check_tied, load_net, save_net
 from ganlab.models.base import check_shape
 from ganlab.models.biggan import Z_BOUND, BigGANModel, find_class
 from ganlab.models.folder import ENCODER, has_helper, helper_path
 
 MODEL_TYPE = "ganlab-object-encoder"
-LabelledRenderer = Callable[[int, int], tuple[np.ndarray, np.ndarray]]  # (n, seed) -> uint8 images, classes
 
 
 @dataclass
@@ -107,102 +99,3 @@ def encoder_start(enc: ObjectEncoder, model: BigGANModel, target: torch.Tensor, 
     if not (isinstance(cls, str) and cls.strip().lower() == "auto"):
         classes = torch.full_like(classes, find_class(cls, model.class_names))
     return z, classes
-
-
-# --- training -------------------------------------------------------------------------------------
-
-
-@dataclass
-class ObjectEncoderTrainConfig:
-    steps: int = 2000
-    batch: int = 16
-    lr: float = 1e-3
-    latent_weight: float = 1.0      # MSE between E's z and the true z of a generated image
-    class_weight: float = 1.0       # cross-entropy of E's class
-    pixel_weight: float = 1.0       # L1 of the re-synthesised image
-    distance_weight: float = 1.0    # image distance (fallback or LPIPS) of the re-synthesised image
-    real_weight: float = 1.0        # weight of the rendered-image branch (0 = generated pairs only)
-    anneal: bool = False            # cosine-decay lr over this stage (netio.stage_lr)
-    distance: str = "fallback"
-    seed: int = 0
-    checkpoint_every: int = 100
-
-
-def _default_render(resolution: int, num_classes: int) -> LabelledRenderer:
-    from ganlab.data.toyobjects import render_objects
-
-    def render(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        images, attrs = render_objects(n, seed, size=resolution, classes=list(range(num_classes)))
-        return images, np.array([a.cls for a in attrs])
-
-    return render
-
-
-def train_object_encoder(model: BigGANModel, tcfg: ObjectEncoderTrainConfig, run_dir: Path | str,
-                         device: torch.device | str = "cpu", render: LabelledRenderer | None = None,
-                         ecfg: ObjectEncoderConfig | None = None) -> Iterator[TrainProgress]:
-    """Train E against frozen `model`, resuming from `run_dir/checkpoint.pt` when present.
-
-    `render(n, seed)` gives labelled real images (default: toy objects of the model's classes).
-    """
-    device = torch.device(device)
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    model.to(device)
-    model.net.eval().requires_grad_(False)
-    render = render or _default_render(model.resolution, model.num_classes)
-    distance = training_distance(tcfg.distance, device)
-    torch.manual_seed(tcfg.seed)
-    enc = ObjectEncoder(ecfg or ObjectEncoderConfig.for_model(model)).to(device).train()
-    check_fits(enc, model)
-    state = TrainState(enc, torch.optim.Adam(enc.parameters(), lr=tcfg.lr, betas=(0.9, 0.99)))
-    resume_train_state(state, run_dir, device, tcfg.steps)
-    start_step, started = state.step, time.perf_counter()
-
-    def resynthesis_losses(z_hat: torch.Tensor, classes: torch.Tensor, img: torch.Tensor) -> tuple:
-        recon = model.synthesize(z_hat, c=F.one_hot(classes, model.num_classes).float())
-        return (recon - img).abs().mean(), distance(recon, img).mean()
-
-    while state.step < tcfg.steps:
-        data_seed = tcfg.seed * 1_000_003 + state.step
-        gen = torch.Generator().manual_seed(data_seed)
-        with torch.no_grad():
-            y = torch.randint(model.num_classes, (tcfg.batch,), generator=gen).to(device)
-            z = truncated_normal((tcfg.batch, model.z_dim), 1.0, gen).to(device)
-            fake = model.synthesize(z, c=F.one_hot(y, model.num_classes).float()).clamp(-1, 1)
-        z_hat, logits = enc(fake)
-        pixel, dist = resynthesis_losses(z_hat, y, fake)
-        losses = {"latent": F.mse_loss(z_hat, z), "class": F.cross_entropy(logits, y), "pixel_gen": pixel,
-                  "dist_gen": dist}
-        total = (tcfg.latent_weight * losses["latent"] + tcfg.class_weight * losses["class"]
-                 + tcfg.pixel_weight * pixel + tcfg.distance_weight * dist)
-        if tcfg.real_weight > 0:
-            images, labels = render(tcfg.batch, data_seed)
-            real, labels = from_uint8(images).to(device), torch.as_tensor(labels, device=device)
-            z_real, logits_real = enc(real)
-            pixel, dist = resynthesis_losses(z_real, labels, real)
-            losses |= {"class_real": F.cross_entropy(logits_real, labels), "pixel_real": pixel, "dist_real": dist}
-            total = total + tcfg.real_weight * (tcfg.class_weight * losses["class_real"] + tcfg.pixel_weight * pixel
-                                                + tcfg.distance_weight * dist)
-        state.opt.zero_grad(set_to_none=True)
-        total.backward()
-        stage_lr(state, tcfg.lr, tcfg.anneal)
-        state.opt.step()
-
-        state.step += 1
-        record = TrainProgress(step=state.step, total=tcfg.steps,
-                               losses={"total": total.item(), **{k: v.item() for k, v in losses.items()}},
-                               eta_s=(time.perf_counter() - started) / (state.step - start_step)
-                               * (tcfg.steps - state.step), distance_name=distance.name)
-        if state.step % tcfg.checkpoint_every == 0 or state.step == tcfg.steps:
-            record.checkpoint = save_train_state(state, run_dir, {"encoder": asdict(enc.cfg),
-                                                                  "training": asdict(tcfg)})
-        yield record
-
-
-def export_object_encoder(run_dir: Path | str, out_dir: Path | str, model: BigGANModel) -> Path:
-    meta, weights = run_net_weights(run_dir)
-    enc = ObjectEncoder(ObjectEncoderConfig(**meta["encoder"]))
-    check_fits(enc, model)
-    enc.load_state_dict(weights)
-    return save_object_encoder(enc, out_dir)

@@ -61,9 +61,9 @@ class ProjectionConfig:
     cuda_graph: bool = True               # on CUDA devices, replay each step as one captured CUDA graph (same maths)
 
 
-# ganlab's own settings, measured on held-out toy faces (w+, 500 steps): a bolder step, no exploratory latent
-# noise and an extra pixel MSE give 29.0 dB where the official settings give 27.5 (benchmarks/projection.py's
-# 8 faces, which they were chosen on; 28.4 against 26.8 on 16 other faces, `--seed 2000000000 --n 16`).
+# ganlab's own settings: a bolder step, no exploratory latent noise and an extra pixel MSE reconstruct
+# held-out toy faces better than the official settings in w+ (benchmarks/projection.py measures both; run it
+# with `--seed 2000000000 --n 16` for faces they were not chosen on).
 TUNED = {"initial_learning_rate": 0.2, "initial_noise_factor": 0.0, "pixel_loss": "mse", "pixel_weight": 1.0}
 SETTINGS: dict[str, dict] = {"official": {}, "tuned": TUNED}
 

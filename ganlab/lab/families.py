@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
@@ -67,6 +68,12 @@ class StyleGAN2Family:
     def classes(self, model: GanModel) -> list[str]:
         return []
 
+    def encoder_training(self, model: GanModel, stage: dict, run_dir: Path) -> tuple[Iterator, Callable]:
+        """(the training records of the image -> ws encoder, its exporter `(run_dir, folder, model)`)."""
+        from ganlab.train.encoder import EncoderTrainConfig, export_encoder, train_encoder
+
+        return train_encoder(model, EncoderTrainConfig(**stage), run_dir, device=model.device), export_encoder
+
     def invert(self, model: GanModel, img: torch.Tensor, opts: InvertOptions, distance: Distance,
                cancel: threading.Event | None) -> Iterator[ProjectionStep | list[Inverted]]:
         cfg = settings_config(opts.settings, num_steps=opts.steps or 1000, preview_every=opts.preview_every,
@@ -116,6 +123,13 @@ class BigGANFamily:
 
     def classes(self, model: GanModel) -> list[str]:
         return list(model.class_names)
+
+    def encoder_training(self, model: GanModel, stage: dict, run_dir: Path) -> tuple[Iterator, Callable]:
+        """(the training records of the image -> (z, class) encoder, its exporter)."""
+        from ganlab.train.object_encoder import ObjectEncoderTrainConfig, export_object_encoder, train_object_encoder
+
+        return (train_object_encoder(model, ObjectEncoderTrainConfig(**stage), run_dir, model.device),
+                export_object_encoder)
 
     def invert(self, model: GanModel, img: torch.Tensor, opts: InvertOptions, distance: Distance,
                cancel: threading.Event | None) -> Iterator[ProjectionStep | list[Inverted]]:

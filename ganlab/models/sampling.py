@@ -14,7 +14,7 @@ from ganlab.models.base import GanModel
 
 def class_input(model: GanModel, class_name: str | int | None) -> torch.Tensor | None:
     """The class vector for a class-conditional model (by name or index); None for unconditional ones."""
-    if model.kind == "biggan":
+    if hasattr(model, "class_vector"):
         if class_name is None or class_name == "":
             raise GanlabError("this model is class-conditional: choose a class (name or index)")
         return model.class_vector([class_name], 1)

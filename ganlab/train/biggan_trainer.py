@@ -32,9 +32,9 @@ from ganlab.data.toyobjects import CLASS_NAMES, render_objects
 from ganlab.imaging import from_uint8, grid, to_uint8
 from ganlab.models.biggan import Z_BOUND, BigGANModel
 from ganlab.train.projection_d import ProjectionDiscriminator
+from ganlab.train.runs import LabelledRenderer
 from ganlab.train.stylegan2_trainer import TrainProgress, progress
 
-LabelledRenderer = Callable[[int, int], tuple[np.ndarray, np.ndarray]]  # (n, seed) -> uint8 [n,H,W,3], int [n]
 StatsObserver = Callable[[BigGANBatchNorm, torch.Tensor, torch.Tensor], None]  # (layer, mean [C], var [C])
 
 # The shipped toy-objects generator (assets/models/toyobjects-64/config.json): 64 px, 10 classes.

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from ganlab.augment.walks import Walk, WalkSet, load_walks, run_train_walks, save_walks, train_walks
+from ganlab.augment.walks import Walk, WalkSet, load_walks, save_walks
+from ganlab.cli import main
+from ganlab.train.walks import train_walks
 from ganlab.errors import GanlabError
 from ganlab.invert.projector import ProjectionStep
 from ganlab.models.registry import Registry, load_model
@@ -84,13 +86,15 @@ def test_unreadable_walk_files_say_so(tmp_path):
         load_walks(tmp_path / "missing.npz")
 
 
-def test_run_train_walks_writes_the_file(tmp_path, capsys):
+def test_the_train_walks_command_writes_the_file(tmp_path, capsys):
     out = tmp_path / "walks.npz"
-    assert run_train_walks("toyobjects-64", ["brightness"], steps=2, batch=1, out=out, device="cpu") == 0
+    command = ["train-walks", "--model", "toyobjects-64", "--steps", "2", "--batch", "1", "--out", str(out),
+               "--device", "cpu"]
+    assert main(command + ["--transforms", "brightness"]) == 0
     assert list(load_walks(out).walks) == ["brightness"]
     assert "wrote" in capsys.readouterr().out
-    with pytest.raises(GanlabError, match="unknown transformation"):
-        run_train_walks("toyobjects-64", ["spin"], steps=1, batch=1, out=out, device="cpu")
+    assert main(command + ["--transforms", "spin"]) == 2
+    assert "unknown transformation" in capsys.readouterr().err
 
 
 def test_a_cancelled_run_still_returns_the_walks_so_far(model):

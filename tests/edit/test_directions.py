@@ -9,9 +9,10 @@ import torch
 
 from ganlab.edit.apply import render_edit
 from ganlab.edit.directions import (Direction, LearnedDirection, LearnProgress, affine_layers_by_ws, condition,
-                                    ganspace, label_samples, learn_direction, learn_from_images, learn_one_vs_rest,
-                                    load_directions, sample_w, save_directions, sefa, sefa_matrix, ship_directions)
+                                    ganspace, learn_direction, learn_from_images, learn_one_vs_rest, load_directions,
+                                    sample_w, save_directions, sefa, sefa_matrix)
 from ganlab.errors import GanlabError, ShapeError
+from ganlab.train.directions import label_samples, ship_directions
 from ganlab.invert.losses import FALLBACK_NAME, Distance, fallback_distance
 from ganlab.invert.projector import ProjectionConfig
 from ganlab.models.registry import Registry, load_model

@@ -11,8 +11,9 @@ import torch
 import torch.nn.functional as F
 
 from ganlab.errors import GanlabError
-from ganlab.invert.encoder import (EncoderConfig, EncoderTrainConfig, build_encoder, export_encoder,
-                                   load_encoder, run_train_encoder, save_encoder, train_encoder)
+from ganlab.cli import main
+from ganlab.invert.encoder import EncoderConfig, build_encoder, load_encoder, save_encoder
+from ganlab.train.encoder import EncoderTrainConfig, export_encoder, train_encoder
 from ganlab.invert.hybrid import PRESETS, hybrid_project
 from ganlab.invert.losses import FALLBACK_NAME, Distance, fallback_distance
 from ganlab.invert.projector import ProjectionConfig, ProjectionResult, ProjectionStep
@@ -112,13 +113,15 @@ def test_a_resumed_run_with_new_settings_is_a_new_annealed_stage(model, tmp_path
     assert [(s["from"], s["to"], s["training"]["anneal"]) for s in stages] == [(0, 2, False), (2, 6, True)]
 
 
-def test_run_train_encoder_passes_the_stage_settings(tmp_path):
-    assert run_train_encoder("toyfaces-64", 1, 1, tmp_path, False, "cpu", lr=2e-4, real_weight=2.5, anneal=True) == 0
+def test_the_train_encoder_command_passes_the_stage_settings(tmp_path, capsys):
+    command = ["train-encoder", "--model", "toyfaces-64", "--steps", "1", "--batch", "1", "--run-dir", str(tmp_path),
+               "--device", "cpu"]
+    assert main(command + ["--lr", "2e-4", "--real-weight", "2.5", "--anneal"]) == 0
     training = json.loads((tmp_path / "config.json").read_text())["training"]
     assert (training["lr"], training["real_weight"], training["anneal"], training["steps"]) == (2e-4, 2.5, True, 1)
-    for bad in ({"lr": 0}, {"lr": float("nan")}, {"real_weight": -1}):
-        with pytest.raises(GanlabError, match="--lr must be positive"):
-            run_train_encoder("toyfaces-64", 1, 1, tmp_path, False, "cpu", **bad)
+    for bad in (["--lr", "0"], ["--lr", "nan"], ["--real-weight", "-1"]):
+        assert main(command + bad) == 2
+        assert "--lr must be positive" in capsys.readouterr().err
 
 
 def test_a_run_from_before_stages_keeps_its_history(model, tmp_path):

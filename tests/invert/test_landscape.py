@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from ganlab.errors import GanlabError
-from ganlab.invert.landscape import (LandscapeConfig, LandscapeTrainConfig, build_landscape, export_landscape,
-                                     landscape_project, load_landscape, save_landscape, train_landscape)
+from ganlab.invert.landscape import (LandscapeConfig, build_landscape, landscape_project, load_landscape,
+                                     save_landscape)
+from ganlab.train.landscape import LandscapeTrainConfig, export_landscape, train_landscape
 from ganlab.invert.losses import FALLBACK_NAME, Distance, fallback_distance
 from ganlab.invert.methods import invert, result_space
 from ganlab.invert.projector import ProjectionConfig, ProjectionResult, ProjectionStep

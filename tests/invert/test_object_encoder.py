@@ -10,9 +10,9 @@ import torch.nn.functional as F
 from ganlab.errors import GanlabError
 from ganlab.invert.biggan import InversionConfig, InversionResult, invert, truncated_normal
 from ganlab.invert.losses import FALLBACK_NAME, Distance, fallback_distance
-from ganlab.invert.object_encoder import (ObjectEncoder, ObjectEncoderConfig, ObjectEncoderTrainConfig, encode,
-                                          encoder_start, export_object_encoder, load_object_encoder,
-                                          save_object_encoder, train_object_encoder)
+from ganlab.invert.object_encoder import (ObjectEncoder, ObjectEncoderConfig, encode, encoder_start,
+                                          load_object_encoder, save_object_encoder)
+from ganlab.train.object_encoder import ObjectEncoderTrainConfig, export_object_encoder, train_object_encoder
 from ganlab.models.registry import Registry, load_model
 
 FALLBACK = Distance(FALLBACK_NAME, fallback_distance)
