@@ -317,33 +317,42 @@ def cmd_learn_direction(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """Train a bundled demo generator (resuming), then optionally export its EMA weights to assets/models."""
     from tqdm import tqdm
 
     from ganlab.models.pool import default_device
     from ganlab.settings import assets_dir
 
-    if args.model == "toyobjects-64":
-        from ganlab.train.biggan_trainer import run_cli
-
-        return run_cli(args.steps, args.batch, args.seed, args.run_dir, args.export, args.device)
-    if args.model != "toyfaces-64":
-        raise GanlabError(f"training is available for toyfaces-64 and toyobjects-64, not {args.model!r}")
-    from ganlab.data.toyfaces import render_faces
-    from ganlab.train.stylegan2_trainer import TOYFACES_64, TrainConfig, export_ema, train_stylegan2
-
     run_dir = Path(args.run_dir or f"runs/{args.model}")
-    tcfg = TrainConfig(steps=args.steps, batch=args.batch, seed=args.seed)
-    render = lambda n, seed: render_faces(n, seed, TOYFACES_64.img_resolution)[0]  # noqa: E731
-    bar = tqdm(total=tcfg.steps, desc=f"training {args.model}", unit="step")
-    for rec in train_stylegan2(TOYFACES_64, tcfg, render, run_dir, device=args.device or default_device()):
-        bar.n = rec.step
-        bar.set_postfix({k: f"{v:.3f}" for k, v in rec.losses.items()} | {"img/s": f"{rec.images_per_s:.1f}"})
-        if rec.sheet:
-            bar.write(f"sample sheet: {rec.sheet}")
-    bar.close()
+    device = args.device or default_device()
+    if args.model == "toyobjects-64":
+        from ganlab.data.toyobjects import CLASS_NAMES
+        from ganlab.train.biggan_trainer import (TOYOBJECTS_64_CONFIG, BigGANTrainConfig, export_biggan,
+                                                 toyobjects_renderer, train_biggan)
+
+        tcfg = BigGANTrainConfig(steps=args.steps, batch=args.batch, seed=args.seed)
+        render = toyobjects_renderer(TOYOBJECTS_64_CONFIG.output_dim, TOYOBJECTS_64_CONFIG.num_classes)
+        records = train_biggan(tcfg, render, run_dir, device=device,
+                               class_names=CLASS_NAMES[:TOYOBJECTS_64_CONFIG.num_classes])
+        export = export_biggan
+    elif args.model == "toyfaces-64":
+        from ganlab.data.toyfaces import render_faces
+        from ganlab.train.stylegan2_trainer import TOYFACES_64, TrainConfig, export_ema, train_stylegan2
+
+        tcfg = TrainConfig(steps=args.steps, batch=args.batch, seed=args.seed)
+        render = lambda n, seed: render_faces(n, seed, TOYFACES_64.img_resolution)[0]  # noqa: E731
+        records = train_stylegan2(TOYFACES_64, tcfg, render, run_dir, device=device)
+        export = export_ema
+    else:
+        raise GanlabError(f"training is available for toyfaces-64 and toyobjects-64, not {args.model!r}")
+    with tqdm(total=tcfg.steps, desc=f"training {args.model}", unit="step") as bar:
+        for rec in records:
+            bar.n = rec.step
+            bar.set_postfix({k: f"{v:.3f}" for k, v in rec.losses.items()} | {"img/s": f"{rec.images_per_s:.1f}"})
+            if rec.sheet:
+                bar.write(f"sample sheet: {rec.sheet}")
     if args.export:
-        out = export_ema(run_dir, assets_dir() / "models" / args.model, args.model)
-        print(f"exported the EMA generator to {out}")
+        print(f"exported the EMA generator to {export(run_dir, assets_dir() / 'models' / args.model, args.model)}")
     return 0
 
 

@@ -173,3 +173,13 @@ def test_project_onto_a_full_disk_is_one_line_and_leaves_no_partial_folder(tmp_p
     err = capsys.readouterr().err
     assert err.splitlines()[-1].startswith("error: the disk is full") and "Traceback" not in err
     assert list(out.iterdir()) == []
+
+
+def test_train_runs_a_demo_generator_and_refuses_others(tmp_path, capsys):
+    from ganlab.cli import main
+
+    assert main(["train", "--model", "toyfaces-64", "--steps", "1", "--batch", "2", "--run-dir", str(tmp_path),
+                 "--device", "cpu"]) == 0
+    assert (tmp_path / "samples_000001.png").is_file() and any(tmp_path.glob("*.pt"))
+    assert main(["train", "--model", "stylegan2-ffhq-1024", "--steps", "1"]) == 2
+    assert "toyfaces-64 and toyobjects-64" in capsys.readouterr().err

@@ -28,7 +28,7 @@ from pytorch_pretrained_biggan.model import BigGANBatchNorm, SelfAttn
 from scipy.stats import truncnorm
 from torch import nn
 
-from ganlab.data.toyobjects import CLASS_NAMES, render_objects
+from ganlab.data.toyobjects import render_objects
 from ganlab.imaging import from_uint8, grid, to_uint8
 from ganlab.models.biggan import Z_BOUND, BigGANModel
 from ganlab.train.projection_d import ProjectionDiscriminator
@@ -347,29 +347,3 @@ def export_biggan(run_dir: Path | str, out_dir: Path | str, name: str) -> Path:
     if int(ckpt["standing_step"]) != int(ckpt["step"]):
         standing_statistics(net, tcfg.batch, tcfg.standing_batches, tcfg.seed)
     return BigGANModel(net, name, meta["class_names"]).save(out_dir, {"steps": str(int(ckpt["step"]))})
-
-
-def run_cli(steps: int, batch: int, seed: int, run_dir: Path | str | None, export: bool,
-            device: str | None) -> int:
-    """`python -m ganlab train --model toyobjects-64`: train (resuming), optionally export to assets."""
-    from tqdm import tqdm
-
-    from ganlab.models.pool import default_device
-    from ganlab.settings import assets_dir
-
-    model_id = "toyobjects-64"
-    run_dir = Path(run_dir or f"runs/{model_id}")
-    tcfg = BigGANTrainConfig(steps=steps, batch=batch, seed=seed)
-    render = toyobjects_renderer(TOYOBJECTS_64_CONFIG.output_dim, TOYOBJECTS_64_CONFIG.num_classes)
-    bar = tqdm(total=tcfg.steps, desc=f"training {model_id}", unit="step")
-    for rec in train_biggan(tcfg, render, run_dir, device=device or default_device(),
-                            class_names=CLASS_NAMES[:TOYOBJECTS_64_CONFIG.num_classes]):
-        bar.n = rec.step
-        bar.set_postfix({k: f"{v:.3f}" for k, v in rec.losses.items()} | {"img/s": f"{rec.images_per_s:.1f}"})
-        if rec.sheet:
-            bar.write(f"sample sheet: {rec.sheet}")
-    bar.close()
-    if export:
-        out = export_biggan(run_dir, assets_dir() / "models" / model_id, model_id)
-        print(f"exported the EMA generator to {out}")
-    return 0
