@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
@@ -13,8 +12,7 @@ import torch.nn.functional as F
 from ganlab.imaging import from_uint8
 from ganlab.invert.encoder import Encoder, EncoderConfig, build_encoder, check_fits, save_encoder
 from ganlab.models.stylegan2_model import StyleGAN2Model
-from ganlab.train.runs import (Renderer, TrainProgress, TrainState, face_renderer, resume_train_state,
-                               run_net_weights, save_train_state, stage_lr, training_distance)
+from ganlab.train.runs import Renderer, TrainProgress, begin_run, export_run, face_renderer, stage_lr
 
 
 @dataclass
@@ -41,18 +39,9 @@ def train_encoder(model: StyleGAN2Model, tcfg: EncoderTrainConfig, run_dir: Path
 
     `render(n, seed)` gives the real images (default: toy faces at the model's resolution).
     """
-    device = torch.device(device)
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    model.to(device)
-    model.net.requires_grad_(False)
     render = render or face_renderer(model.resolution)
-    distance = training_distance(tcfg.distance, device)
-    torch.manual_seed(tcfg.seed)
-    enc = build_encoder(model, ecfg).train()
-    state = TrainState(enc, torch.optim.Adam(enc.parameters(), lr=tcfg.lr, betas=(0.9, 0.99)))
-    resume_train_state(state, run_dir, device, tcfg.steps)
-    start_step, started = state.step, time.perf_counter()
+    run = begin_run(model, lambda: build_encoder(model, ecfg), tcfg, run_dir, device)
+    state, enc, distance, device = run.state, run.state.net, run.distance, run.device
     synthesis = model.net.synthesis
     while state.step < tcfg.steps:
         data_seed = tcfg.seed * 1_000_003 + state.step
@@ -79,20 +68,11 @@ def train_encoder(model: StyleGAN2Model, tcfg: EncoderTrainConfig, run_dir: Path
         state.opt.step()
 
         state.step += 1
-        elapsed = time.perf_counter() - started
-        record = TrainProgress(step=state.step, total=tcfg.steps,
-                                 losses={"total": total.item(), **{k: v.item() for k, v in losses.items()}},
-                                 eta_s=elapsed / (state.step - start_step) * (tcfg.steps - state.step),
-                                 distance_name=distance.name)
-        if state.step % tcfg.checkpoint_every == 0 or state.step == tcfg.steps:
-            record.checkpoint = save_train_state(state, run_dir, {"encoder": asdict(enc.cfg), "training": asdict(tcfg)})
-        yield record
+        yield run.record(tcfg, {"total": total.item(), **{k: v.item() for k, v in losses.items()}},
+                         {"encoder": asdict(enc.cfg)})
 
 
 def export_encoder(run_dir: Path | str, out_dir: Path | str, model: StyleGAN2Model) -> Path:
     """Write the run's encoder in the shipped format (safetensors + JSON config)."""
-    meta, weights = run_net_weights(run_dir)
-    enc = Encoder(EncoderConfig(**meta["encoder"]))
-    check_fits(enc, model)
-    enc.load_state_dict(weights)
-    return save_encoder(enc, out_dir)
+    return export_run(run_dir, "encoder", lambda cfg: Encoder(EncoderConfig(**cfg)),
+                      lambda enc: check_fits(enc, model), save_encoder, out_dir)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
@@ -14,8 +13,7 @@ from ganlab.imaging import from_uint8
 from ganlab.invert.landscape import (LandscapeConfig, LandscapeMap, _descend, build_landscape, check_fits,
                                      save_landscape)
 from ganlab.models.stylegan2_model import StyleGAN2Model
-from ganlab.train.runs import (Renderer, TrainProgress, TrainState, face_renderer, resume_train_state,
-                               run_net_weights, save_train_state, stage_lr, training_distance)
+from ganlab.train.runs import Renderer, TrainProgress, begin_run, export_run, face_renderer, stage_lr
 
 
 @dataclass
@@ -44,20 +42,12 @@ def train_landscape(model: StyleGAN2Model, tcfg: LandscapeTrainConfig, run_dir: 
     `render(n, seed)` gives the targets (default: toy faces at the model's resolution). The
     recorded trajectories start at u = 0, as `landscape_project` does.
     """
-    device = torch.device(device)
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    model.to(device)
-    model.net.requires_grad_(False)
     render = render or face_renderer(model.resolution)
-    distance = training_distance(tcfg.distance, device)
-    torch.manual_seed(tcfg.seed)
-    lmap = build_landscape(model, lcfg).train()
-    state = TrainState(lmap, torch.optim.Adam(lmap.parameters(), lr=tcfg.lr, betas=(0.9, 0.99)))
-    resume_train_state(state, run_dir, device, tcfg.steps)
+    run = begin_run(model, lambda: build_landscape(model, lcfg), tcfg, run_dir, device)
+    state, lmap, distance, device = run.state, run.state.net, run.distance, run.device
     buffer: list[tuple[torch.Tensor, torch.Tensor]] = []  # (u [K, u_dim], target [K, 3, R, R]) per batch
     gen = torch.Generator().manual_seed(tcfg.seed * 7919 + state.step)
-    start_step, started, inner = state.step, time.perf_counter(), {}
+    inner: dict[str, float] = {}
     while state.step < tcfg.steps:
         if state.step % tcfg.updates_per_trajectory == 0 or not buffer:
             target = from_uint8(render(tcfg.batch, tcfg.seed * 1_000_003 + state.step)).to(device)
@@ -82,20 +72,11 @@ def train_landscape(model: StyleGAN2Model, tcfg: LandscapeTrainConfig, run_dir: 
         state.opt.step()
 
         state.step += 1
-        record = TrainProgress(step=state.step, total=tcfg.steps,
-                               losses={"total": loss.item(), "distance": dist.item(), "pixel": pixel.item(), **inner},
-                               eta_s=(time.perf_counter() - started) / (state.step - start_step)
-                               * (tcfg.steps - state.step), distance_name=distance.name)
-        if state.step % tcfg.checkpoint_every == 0 or state.step == tcfg.steps:
-            record.checkpoint = save_train_state(state, run_dir, {"landscape": asdict(lmap.cfg),
-                                                                  "training": asdict(tcfg)})
-        yield record
+        yield run.record(tcfg, {"total": loss.item(), "distance": dist.item(), "pixel": pixel.item(), **inner},
+                         {"landscape": asdict(lmap.cfg)})
 
 
 def export_landscape(run_dir: Path | str, out_dir: Path | str, model: StyleGAN2Model) -> Path:
     """Write the run's theta in the shipped format (safetensors + JSON config)."""
-    meta, weights = run_net_weights(run_dir)
-    lmap = LandscapeMap(LandscapeConfig(**meta["landscape"]))
-    check_fits(lmap, model)
-    lmap.load_state_dict(weights)
-    return save_landscape(lmap, out_dir)
+    return export_run(run_dir, "landscape", lambda cfg: LandscapeMap(LandscapeConfig(**cfg)),
+                      lambda lmap: check_fits(lmap, model), save_landscape, out_dir)

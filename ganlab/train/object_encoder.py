@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
@@ -16,8 +15,7 @@ from ganlab.imaging import from_uint8
 from ganlab.invert.biggan import truncated_normal
 from ganlab.invert.object_encoder import ObjectEncoder, ObjectEncoderConfig, check_fits, save_object_encoder
 from ganlab.models.biggan import BigGANModel
-from ganlab.train.runs import (LabelledRenderer, TrainProgress, TrainState, resume_train_state, run_net_weights,
-                               save_train_state, stage_lr, training_distance)
+from ganlab.train.runs import LabelledRenderer, TrainProgress, begin_run, export_run, stage_lr
 
 
 @dataclass
@@ -53,19 +51,15 @@ def train_object_encoder(model: BigGANModel, tcfg: ObjectEncoderTrainConfig, run
 
     `render(n, seed)` gives labelled real images (default: toy objects of the model's classes).
     """
-    device = torch.device(device)
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    model.to(device)
-    model.net.eval().requires_grad_(False)
     render = render or _default_render(model.resolution, model.num_classes)
-    distance = training_distance(tcfg.distance, device)
-    torch.manual_seed(tcfg.seed)
-    enc = ObjectEncoder(ecfg or ObjectEncoderConfig.for_model(model)).to(device).train()
-    check_fits(enc, model)
-    state = TrainState(enc, torch.optim.Adam(enc.parameters(), lr=tcfg.lr, betas=(0.9, 0.99)))
-    resume_train_state(state, run_dir, device, tcfg.steps)
-    start_step, started = state.step, time.perf_counter()
+
+    def build() -> ObjectEncoder:
+        enc = ObjectEncoder(ecfg or ObjectEncoderConfig.for_model(model))
+        check_fits(enc, model)
+        return enc
+
+    run = begin_run(model, build, tcfg, run_dir, device)
+    state, enc, distance, device = run.state, run.state.net, run.distance, run.device
 
     def resynthesis_losses(z_hat: torch.Tensor, classes: torch.Tensor, img: torch.Tensor) -> tuple:
         recon = model.synthesize(z_hat, c=F.one_hot(classes, model.num_classes).float())
@@ -98,19 +92,10 @@ def train_object_encoder(model: BigGANModel, tcfg: ObjectEncoderTrainConfig, run
         state.opt.step()
 
         state.step += 1
-        record = TrainProgress(step=state.step, total=tcfg.steps,
-                               losses={"total": total.item(), **{k: v.item() for k, v in losses.items()}},
-                               eta_s=(time.perf_counter() - started) / (state.step - start_step)
-                               * (tcfg.steps - state.step), distance_name=distance.name)
-        if state.step % tcfg.checkpoint_every == 0 or state.step == tcfg.steps:
-            record.checkpoint = save_train_state(state, run_dir, {"encoder": asdict(enc.cfg),
-                                                                  "training": asdict(tcfg)})
-        yield record
+        yield run.record(tcfg, {"total": total.item(), **{k: v.item() for k, v in losses.items()}},
+                         {"encoder": asdict(enc.cfg)})
 
 
 def export_object_encoder(run_dir: Path | str, out_dir: Path | str, model: BigGANModel) -> Path:
-    meta, weights = run_net_weights(run_dir)
-    enc = ObjectEncoder(ObjectEncoderConfig(**meta["encoder"]))
-    check_fits(enc, model)
-    enc.load_state_dict(weights)
-    return save_object_encoder(enc, out_dir)
+    return export_run(run_dir, "encoder", lambda cfg: ObjectEncoder(ObjectEncoderConfig(**cfg)),
+                      lambda enc: check_fits(enc, model), save_object_encoder, out_dir)

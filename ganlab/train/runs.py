@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -133,3 +134,55 @@ def run_net_weights(run_dir: Path | str) -> tuple[dict, dict]:
     run_dir = Path(run_dir)
     meta = json.loads((run_dir / "config.json").read_text())
     return meta, torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True)["net"]
+
+
+@dataclass
+class HelperRun:
+    """One training run of a helper net against its frozen generator: the state (net, Adam, step), the
+    distance, where it checkpoints, and when this session of it started (for the ETA)."""
+
+    state: TrainState
+    distance: Distance
+    folder: Path
+    device: torch.device
+    first_step: int
+    started: float
+
+    def record(self, tcfg, losses: dict[str, float], saved: dict) -> TrainProgress:
+        """The progress record of the step just taken; at checkpoint steps the run is saved with `saved`
+        (the net's config under its key) and the training config."""
+        state = self.state
+        eta = (time.perf_counter() - self.started) / (state.step - self.first_step) * (tcfg.steps - state.step)
+        rec = TrainProgress(step=state.step, total=tcfg.steps, losses=losses, eta_s=eta,
+                            distance_name=self.distance.name)
+        if state.step % tcfg.checkpoint_every == 0 or state.step == tcfg.steps:
+            rec.checkpoint = save_train_state(state, self.folder, {**saved, "training": asdict(tcfg)})
+        return rec
+
+
+def begin_run(model, build: Callable[[], nn.Module], tcfg, run_dir: Path | str,
+              device: torch.device | str) -> HelperRun:
+    """Freeze `model` on `device`, seed, build the net (`build()`), and resume the run in `run_dir` when it
+    has a checkpoint. `tcfg` needs `distance`, `seed`, `lr` and `steps`."""
+    device = torch.device(device)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    model.to(device)
+    model.net.eval().requires_grad_(False)
+    distance = training_distance(tcfg.distance, device)
+    torch.manual_seed(tcfg.seed)
+    net = build().to(device).train()
+    state = TrainState(net, torch.optim.Adam(net.parameters(), lr=tcfg.lr, betas=(0.9, 0.99)))
+    resume_train_state(state, run_dir, device, tcfg.steps)
+    return HelperRun(state, distance, run_dir, device, state.step, time.perf_counter())
+
+
+def export_run(run_dir: Path | str, key: str, build: Callable[[dict], nn.Module], fits: Callable[[nn.Module], None],
+               save: Callable[[nn.Module, Path], Path], out_dir: Path | str) -> Path:
+    """Write a run's net in the shipped format: rebuilt from the config saved under `key`, checked by
+    `fits` against the generator it is for, then `save`d to `out_dir`."""
+    meta, weights = run_net_weights(run_dir)
+    net = build(meta[key])
+    fits(net)
+    net.load_state_dict(weights)
+    return save(net, Path(out_dir))
