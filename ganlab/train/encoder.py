@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from ganlab.imaging import from_uint8
 from ganlab.invert.encoder import Encoder, EncoderConfig, build_encoder, check_fits, save_encoder
 from ganlab.models.stylegan2_model import StyleGAN2Model
-from ganlab.train.runs import Renderer, TrainProgress, begin_run, export_run, face_renderer, stage_lr
+from ganlab.train.runs import Renderer, TrainProgress, begin_run, export_run, face_renderer
 
 
 @dataclass
@@ -62,14 +62,8 @@ def train_encoder(model: StyleGAN2Model, tcfg: EncoderTrainConfig, run_dir: Path
             losses["dist_real"] = distance(recon_real, real).mean()
             total = total + tcfg.real_weight * (losses["pixel_real"] * tcfg.pixel_weight
                                                 + losses["dist_real"] * tcfg.distance_weight)
-        state.opt.zero_grad(set_to_none=True)
-        total.backward()
-        stage_lr(state, tcfg.lr, tcfg.anneal)
-        state.opt.step()
-
-        state.step += 1
-        yield run.record(tcfg, {"total": total.item(), **{k: v.item() for k, v in losses.items()}},
-                         {"encoder": asdict(enc.cfg)})
+        yield run.step(total, tcfg, {"total": total.item(), **{k: v.item() for k, v in losses.items()}},
+                       {"encoder": asdict(enc.cfg)}, tcfg.anneal)
 
 
 def export_encoder(run_dir: Path | str, out_dir: Path | str, model: StyleGAN2Model) -> Path:

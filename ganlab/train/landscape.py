@@ -13,7 +13,7 @@ from ganlab.imaging import from_uint8
 from ganlab.invert.landscape import (LandscapeConfig, LandscapeMap, _descend, build_landscape, check_fits,
                                      save_landscape)
 from ganlab.models.stylegan2_model import StyleGAN2Model
-from ganlab.train.runs import Renderer, TrainProgress, begin_run, export_run, face_renderer, stage_lr
+from ganlab.train.runs import Renderer, TrainProgress, begin_run, export_run, face_renderer
 
 
 @dataclass
@@ -66,13 +66,7 @@ def train_landscape(model: StyleGAN2Model, tcfg: LandscapeTrainConfig, run_dir: 
         dist = distance(img, targets[pick]).mean()
         pixel = F.mse_loss(img, targets[pick])
         loss = dist + tcfg.pixel_weight * pixel
-        state.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        stage_lr(state, tcfg.lr, anneal=False)   # this stage's lr, not the one the checkpoint's Adam state had
-        state.opt.step()
-
-        state.step += 1
-        yield run.record(tcfg, {"total": loss.item(), "distance": dist.item(), "pixel": pixel.item(), **inner},
+        yield run.step(loss, tcfg, {"total": loss.item(), "distance": dist.item(), "pixel": pixel.item(), **inner},
                          {"landscape": asdict(lmap.cfg)})
 
 

@@ -15,7 +15,7 @@ from ganlab.imaging import from_uint8
 from ganlab.invert.biggan import truncated_normal
 from ganlab.invert.object_encoder import ObjectEncoder, ObjectEncoderConfig, check_fits, save_object_encoder
 from ganlab.models.biggan import BigGANModel
-from ganlab.train.runs import LabelledRenderer, TrainProgress, begin_run, export_run, stage_lr
+from ganlab.train.runs import LabelledRenderer, TrainProgress, begin_run, export_run
 
 
 @dataclass
@@ -86,14 +86,8 @@ def train_object_encoder(model: BigGANModel, tcfg: ObjectEncoderTrainConfig, run
             losses |= {"class_real": F.cross_entropy(logits_real, labels), "pixel_real": pixel, "dist_real": dist}
             total = total + tcfg.real_weight * (tcfg.class_weight * losses["class_real"] + tcfg.pixel_weight * pixel
                                                 + tcfg.distance_weight * dist)
-        state.opt.zero_grad(set_to_none=True)
-        total.backward()
-        stage_lr(state, tcfg.lr, tcfg.anneal)
-        state.opt.step()
-
-        state.step += 1
-        yield run.record(tcfg, {"total": total.item(), **{k: v.item() for k, v in losses.items()}},
-                         {"encoder": asdict(enc.cfg)})
+        yield run.step(total, tcfg, {"total": total.item(), **{k: v.item() for k, v in losses.items()}},
+                       {"encoder": asdict(enc.cfg)}, tcfg.anneal)
 
 
 def export_object_encoder(run_dir: Path | str, out_dir: Path | str, model: BigGANModel) -> Path:

@@ -148,10 +148,17 @@ class HelperRun:
     first_step: int
     started: float
 
-    def record(self, tcfg, losses: dict[str, float], saved: dict) -> TrainProgress:
-        """The progress record of the step just taken; at checkpoint steps the run is saved with `saved`
-        (the net's config under its key) and the training config."""
+    def step(self, loss: torch.Tensor, tcfg, losses: dict[str, float], saved: dict, anneal: bool = False
+             ) -> TrainProgress:
+        """One optimiser step on `loss` at this stage's learning rate (`tcfg.lr`, cosine-decayed when
+        `anneal`), then its progress record: `losses` as shown; at checkpoint steps the run is saved with
+        `saved` (the net's config under its key) and the training config."""
         state = self.state
+        state.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        stage_lr(state, tcfg.lr, anneal)  # this stage's rate, not the one the checkpoint's Adam state had
+        state.opt.step()
+        state.step += 1
         eta = (time.perf_counter() - self.started) / (state.step - self.first_step) * (tcfg.steps - state.step)
         rec = TrainProgress(step=state.step, total=tcfg.steps, losses=losses, eta_s=eta,
                             distance_name=self.distance.name)
