@@ -36,9 +36,10 @@ from ganlab.invert.targets import prepare_target
 from ganlab.lab.faces import Face
 from ganlab.lab.families import InvertOptions, Inverted, family_of
 from ganlab.models.base import GanModel, check_shape
-from ganlab.models.folder import DIRECTIONS, ENCODER, LANDSCAPE, WALKS, has_helper, helper_path
+from ganlab.models.folder import DIRECTIONS, ENCODER, GANSPACE, LANDSCAPE, SEFA, WALKS, has_helper, helper_path
 from ganlab.models.registry import ModelSpec, Registry, load_model
 from ganlab.session import StoredLatent, validate_latent
+from ganlab.settings import assets_dir
 
 
 @dataclass
@@ -194,13 +195,31 @@ class Lab:
             return (self._learned if source == "learned" else []) + self._computed[source]
 
     def _compute(self, source: str) -> list[Direction]:
-        if source == "ganspace":
-            return ganspace(self.model, n_samples=GANSPACE_SAMPLES, n_components=COMPONENTS)
-        if source == "sefa":
-            return sefa(self.model, n_components=COMPONENTS)
-        if not has_helper(self.model, DIRECTIONS):
-            return []
-        return load_directions(helper_path(self.model, DIRECTIONS), self.name, self.model.w_dim, own=True)
+        if source == "learned":
+            if not has_helper(self.model, DIRECTIONS):
+                return []
+            return load_directions(helper_path(self.model, DIRECTIONS), self.name, self.model.w_dim, own=True)
+        helper = {"ganspace": GANSPACE, "sefa": SEFA}[source]
+        if has_helper(self.model, helper):
+            kept = load_directions(helper_path(self.model, helper), self.name, self.model.w_dim, own=True)
+            if len(kept) == COMPONENTS:
+                return kept
+        found = (ganspace(self.model, n_samples=GANSPACE_SAMPLES, n_components=COMPONENTS) if source == "ganspace"
+                 else sefa(self.model, n_components=COMPONENTS))
+        self._keep_computed(helper, found)
+        return found
+
+    def _keep_computed(self, helper: str, directions: list[Direction]) -> None:
+        """Save computed directions beside the weights so the next Lab of this model reads them. Not into
+        the bundled models' folders (they ship as they are), and a folder that cannot be written is only
+        a cache that is missed."""
+        folder = getattr(self.model, "folder", None)
+        if folder is None or Path(folder).resolve().is_relative_to(assets_dir().resolve()):
+            return
+        try:
+            save_directions(directions, helper_path(self.model, helper))
+        except OSError:
+            pass
 
     @property
     def directions(self) -> dict[str, Direction]:
@@ -310,7 +329,7 @@ class Lab:
 
         def fill(tmp: Path) -> None:
             self.model.save(tmp)
-            for helper in (ENCODER, LANDSCAPE, WALKS):
+            for helper in (ENCODER, LANDSCAPE, WALKS, GANSPACE, SEFA):
                 if has_helper(self.model, helper):
                     source = helper_path(self.model, helper)
                     (shutil.copytree if source.is_dir() else shutil.copy2)(source, tmp / helper)

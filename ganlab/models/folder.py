@@ -16,7 +16,9 @@ ENCODER = "encoder"              # sub-folder: image -> latent network (safetens
 LANDSCAPE = "landscape"          # sub-folder: the landscape map
 DIRECTIONS = "directions.npz"    # edit directions (shipped and user-learned), `save_directions` format
 WALKS = "walks.npz"              # BigGAN latent walks, `save_walks` format
-HELPERS = (ENCODER, LANDSCAPE, DIRECTIONS, WALKS)
+GANSPACE = "ganspace.npz"        # computed once per model: GANSpace directions, `save_directions` format
+SEFA = "sefa.npz"                # computed once per model: SeFa directions
+HELPERS = (ENCODER, LANDSCAPE, DIRECTIONS, WALKS, GANSPACE, SEFA)
 FOLDERS = (ENCODER, LANDSCAPE)   # the helpers that are folders (each with its config.json)
 
 

@@ -191,3 +191,20 @@ def test_render_refuses_something_that_is_not_a_latent(lab):
         lab.render("seed 1")
     with pytest.raises(ShapeError):
         lab.render(StoredLatent("bad", lab.name, "w+", torch.zeros(1, 3, 7)))
+
+
+def test_ganspace_and_sefa_are_computed_once_per_model_folder_but_never_written_into_bundled_ones(
+        lab, tmp_path, monkeypatch):
+    from ganlab.lab import core
+    from ganlab.settings import assets_dir
+
+    folder = lab.save(tmp_path / "mine")
+    first = ganlab.load(folder, device="cpu")
+    computed = first.directions_of("sefa")
+    assert (folder / "sefa.npz").is_file() and not (folder / "ganspace.npz").exists()  # only what was asked for
+    monkeypatch.setattr(core, "sefa", lambda *a, **k: pytest.fail("SeFa computed again"))
+    again = ganlab.load(folder, device="cpu").directions_of("sefa")
+    assert [d.name for d in again] == [d.name for d in computed]
+    assert all(np.allclose(a.vector, b.vector) for a, b in zip(again, computed))
+    bundled = assets_dir() / "models" / "toyfaces-64"
+    assert lab.model.folder == bundled and not (bundled / "sefa.npz").exists()
