@@ -57,16 +57,28 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
+    import numpy as np
     from PIL import Image
     from tqdm import tqdm
 
     import ganlab
     from ganlab.models.sampling import sample_images
 
+    from ganlab.fileio import write_atomically
+    from ganlab.session import latent_to_npz_bytes
+
     lab = ganlab.load(args.model, args.device)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     seeds = _parse_seeds(args.seeds)
+    if args.latents:  # the Session tab's samples: each latent beside its picture, for edit and interpolate
+        for seed in tqdm(seeds, desc=f"sampling {lab.name}", unit="latent"):
+            latent = lab.sample(seed, truncation=args.truncation, class_name=args.class_name)[0]
+            latent.thumbnail = np.asarray(lab.render(latent))
+            Image.fromarray(latent.thumbnail).save(out / f"seed{seed:04d}.png")
+            write_atomically(out / f"seed{seed:04d}.npz", latent_to_npz_bytes(latent))
+        print(f"wrote {len(seeds)} latents and their images to {out}")
+        return 0
     images = sample_images(lab.model, seeds, truncation=args.truncation, class_name=args.class_name)
     for seed, picture in tqdm(images, total=len(seeds), desc=f"sampling {lab.name}", unit="img"):
         Image.fromarray(picture).save(out / f"seed{seed:04d}.png")
@@ -298,6 +310,38 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gallery(args: argparse.Namespace) -> int:
+    """The Augment tab's flow: invert one image into a BigGAN model, then write the gallery of its
+    augmentations (grid PNG, zip with labels.csv) and the inverted latent into one output folder."""
+    from tqdm import tqdm
+
+    import ganlab
+    from ganlab.augment.gallery import parse_magnitudes
+    from ganlab.fileio import write_folder_atomically
+    from ganlab.session import latent_to_npz_bytes
+
+    lab = ganlab.load(args.model, args.device)
+    transforms = args.transforms.split(",")
+    magnitudes = parse_magnitudes(args.magnitudes)
+    with tqdm(total=args.steps, desc=f"inverting {Path(args.image).name}", unit="step") as bar:
+        inv = lab.invert(args.image, method="random" if args.no_encoder else None, steps=args.steps,
+                         cls=args.class_name, seed=args.seed, callback=lambda rec: bar.update(rec.step - bar.n))
+    gallery = lab.augment(inv, transforms, magnitudes, samples=args.samples, jitter=args.jitter, seed=args.seed)
+
+    def fill(folder: Path) -> None:
+        gallery.save_grid(folder / "grid.png")
+        gallery.save_zip(folder / "augmentations.zip")
+        (folder / "latent.npz").write_bytes(latent_to_npz_bytes(inv.latent))
+
+    out = write_folder_atomically(Path(args.out), fill, "the gallery")
+    m = inv.metrics
+    print(f"inverted as {inv.latent.name}: PSNR {m['psnr']:.2f} dB, SSIM {m['ssim']:.3f}; "
+          f"{len(gallery.augmentations)} augmentations -> {out}")
+    for note in gallery.notes:
+        print(f"note: {note}")
+    return 0
+
+
 def cmd_learn_direction(args: argparse.Namespace) -> int:
     import ganlab
     from ganlab.edit.directions import save_directions
@@ -484,6 +528,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--truncation", type=float, default=1.0, help="truncation psi (1 = none)")
     p.add_argument("--class", dest="class_name", help="class name or index for BigGAN models")
+    p.add_argument("--latents", action="store_true",
+                   help="also write each sample's latent (seedNNNN.npz) for edit, interpolate and the app's Session")
     _add_device_options(p)
     p.set_defaults(func=cmd_sample)
 
@@ -592,6 +638,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the random starts and the jitter")
     _add_device_options(p)
     p.set_defaults(func=cmd_augment)
+
+    p = sub.add_parser("gallery", help="invert one image into BigGAN and write its augmentation gallery "
+                                       "(the Augment tab)")
+    p.add_argument("image", help="the image to augment")
+    p.add_argument("--model", required=True, help="a BigGAN model id, or a checkpoint path/URL")
+    p.add_argument("--transforms", default="zoom,slide_left,slide_right",
+                   help="comma-separated: zoom,slide_left,slide_right,slide_up,slide_down,brightness")
+    p.add_argument("--magnitudes", default="", help="e.g. 'zoom=0.7,1.4; slide_left=0.1,0.25' (default: each "
+                                                    "transformation's own)")
+    p.add_argument("--samples", type=int, default=2, help="jittered samples per magnitude")
+    p.add_argument("--class", dest="class_name", default="auto", help="class name or index, or auto")
+    p.add_argument("--steps", type=int, default=150, help="inversion steps")
+    p.add_argument("--no-encoder", action="store_true", help="start from random z instead of the encoder's guess")
+    p.add_argument("--jitter", type=float, default=0.2, help="z jitter between samples")
+    p.add_argument("--seed", type=int, default=0, help="seed of the inversion and the jitter")
+    p.add_argument("--out", default="out/gallery", help="output folder: grid.png, augmentations.zip, latent.npz")
+    _add_device_options(p)
+    p.set_defaults(func=cmd_gallery)
 
     p = sub.add_parser("train-encoder", help="train an image -> latent encoder (StyleGAN2: ws; BigGAN: z and class)")
     p.add_argument("--model", required=True, help="a model id, or a checkpoint path/URL")

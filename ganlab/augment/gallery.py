@@ -132,6 +132,28 @@ def gallery_items(transforms: Sequence[str], magnitudes: dict[str, Sequence[floa
             for name in transforms for m in magnitudes.get(name, spec(name).gallery) for k in range(samples)]
 
 
+def parse_magnitudes(text: str) -> dict[str, list[float]] | None:
+    """'zoom=0.7,1.4; slide_left=0.1,0.2' -> {...}; empty text means each transform's own gallery values
+    (how the app and the CLI take magnitudes as text)."""
+    if not text or not text.strip():
+        return None
+    if len(text) > 2000:
+        raise GanlabError("the magnitudes text is too long: a few values per transformation are enough")
+    out: dict[str, list[float]] = {}
+    for part in text.split(";"):
+        if not part.strip():
+            continue
+        name, _, values = part.partition("=")
+        name = name.strip()
+        if name not in TRANSFORMS:
+            raise GanlabError(f"unknown transformation '{name}' (use one of {', '.join(TRANSFORMS)})")
+        try:
+            out[name] = [float(v) for v in values.split(",") if v.strip()]
+        except ValueError:
+            raise GanlabError(f"magnitudes for {name} must be numbers, got '{values.strip()}'") from None
+    return out
+
+
 def grid_png(augmentations: Sequence[Augmentation], path: str | Path | None = None, cols: int | None = None,
              tile: int = 128) -> np.ndarray:
     """A grid of the augmentations, each captioned with its transform and magnitude; written when `path`."""

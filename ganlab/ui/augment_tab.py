@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 import numpy as np
 
+from ganlab.augment.gallery import parse_magnitudes
 from ganlab.augment.transforms import TRANSFORMS
 from ganlab.errors import GanlabError
 from ganlab.imaging import to_uint8
@@ -12,27 +13,6 @@ from ganlab.invert.losses import lpips_distance
 from ganlab.lab import Inversion
 from ganlab.ui.context import AppContext, readable, session_id, side_by_side, upload_name
 from ganlab.ui.gpu import gpu
-
-
-def parse_magnitudes(text: str) -> dict[str, list[float]] | None:
-    """'zoom=0.7,1.4; slide_left=0.1,0.2' -> {...}; empty text means each transform's own gallery values."""
-    if not text or not text.strip():
-        return None
-    if len(text) > 2000:
-        raise GanlabError("the magnitudes text is too long: a few values per transformation are enough")
-    out: dict[str, list[float]] = {}
-    for part in text.split(";"):
-        if not part.strip():
-            continue
-        name, _, values = part.partition("=")
-        name = name.strip()
-        if name not in TRANSFORMS:
-            raise GanlabError(f"unknown transformation '{name}' (use one of {', '.join(TRANSFORMS)})")
-        try:
-            out[name] = [float(v) for v in values.split(",") if v.strip()]
-        except ValueError:
-            raise GanlabError(f"magnitudes for {name} must be numbers, got '{values.strip()}'") from None
-    return out
 
 
 def class_choices(ctx: AppContext, session: str, model_id: str) -> list[str]:

@@ -103,3 +103,38 @@ def test_learn_direction_without_out_adds_it_to_the_model_folder(tmp_path, capsy
     assert "only 6 positive examples" in capsys.readouterr().out
     again = ganlab.load(tmp_path / "model", device="cpu")
     assert list(again.directions)[:2] == ["folder-made", "smile"]
+
+
+def test_session_flow_samples_latents_that_interpolate_reads(tmp_path, capsys):
+    """The Session tab's "add a generator sample", then a video of the samples."""
+    assert main(["sample", "--model", "toyfaces-64", "--seeds", "3-4", "--latents", "--out", str(tmp_path / "s"),
+                 "--device", "cpu"]) == 0
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["seed0003.npz", "seed0003.png", "seed0004.npz",
+                                                                 "seed0004.png"]
+    lab = ganlab.load("toyfaces-64", device="cpu")
+    again = np.asarray(lab.render(lab.sample(3)[0]))
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "s" / "seed0003.png")), again)
+    assert main(["interpolate", str(tmp_path / "s"), "--model", "toyfaces-64", "--frames", "3",
+                 "--out", str(tmp_path / "v.gif")]) == 0
+    assert "3 frames" in capsys.readouterr().out
+
+
+def test_augment_flow_inverts_one_image_and_writes_its_gallery(tmp_path, capsys):
+    """The Augment tab: invert an image into BigGAN, then a labelled gallery at chosen magnitudes."""
+    import zipfile
+
+    objects = ganlab.load("toyobjects-64", device="cpu")
+    picture = tmp_path / "star.png"
+    objects.render(objects.sample(5, class_name="star")[0]).save(picture)
+    assert main(["gallery", str(picture), "--model", "toyobjects-64", "--transforms", "zoom,slide_left",
+                 "--magnitudes", "zoom=0.8,1.25", "--samples", "2", "--steps", "10", "--out", str(tmp_path / "g"),
+                 "--device", "cpu"]) == 0
+    out = tmp_path / "g"
+    assert sorted(p.name for p in out.iterdir()) == ["augmentations.zip", "grid.png", "latent.npz"]
+    with zipfile.ZipFile(out / "augmentations.zip") as zf:
+        labels = zf.read("labels.csv").decode().splitlines()
+    assert len(labels) == 1 + 2 * 2 + 2 * 2  # zoom at the two magnitudes asked for, slide_left at its own two
+    assert "inverted as" in capsys.readouterr().out
+    assert main(["gallery", str(picture), "--model", "toyobjects-64", "--magnitudes", "spin=1",
+                 "--out", str(tmp_path / "bad")]) == 2
+    assert "unknown transformation 'spin'" in capsys.readouterr().err and not (tmp_path / "bad").exists()
