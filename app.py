@@ -10,7 +10,7 @@ from ganlab import settings
 from ganlab.runtime import limit_arenas, tune_threads
 from ganlab.session import SessionRegistry
 from ganlab.ui import align_tab, augment_tab, edit_tab, interpolate_tab, models_tab, project_tab, session_tab
-from ganlab.ui.context import AppContext, bind_browser, unbind_browser
+from ganlab.ui.context import AppContext, bind_browser, session_id, unbind_browser
 
 
 MAX_UPLOAD = "100mb"  # a 6000x4000 photo as PNG fits; larger uploads get Gradio's size message
@@ -43,7 +43,9 @@ def build_app(ctx: AppContext | None = None) -> gr.Blocks:
         token = gr.BrowserState("", storage_key="ganlab-session", secret=settings.browser_secret())
 
         def restore_session(saved: str, request: gr.Request) -> str:
-            return bind_browser(request, saved)
+            token = bind_browser(request, saved)
+            ctx.restore(session_id(request))
+            return token
 
         def forget_session(request: gr.Request) -> None:
             sid = unbind_browser(request)

@@ -459,6 +459,10 @@ class SessionRegistry:
             os.utime(store.folder)  # the disk sweep's clock
         return store
 
+    def folder_of(self, session_id: str) -> Path | None:
+        """Where a browser session's things are kept across restarts (None for sessions without a token)."""
+        return self._folder(session_id)
+
     def _folder(self, session_id: str) -> Path | None:
         if self.root is None or not session_id.startswith(PERSISTENT_PREFIX):
             return None

@@ -72,7 +72,21 @@ class AppContext:
         """The session's server-side state (made on first use); each call counts as activity."""
         self.sessions.get(session_id)  # the idle clock restarts (and idle sessions are swept)
         with self._lock:
-            return self._visits.setdefault(session_id, Visit())
+            visit = self._visits.get(session_id)
+            if visit is None:
+                visit = self._visits[session_id] = Visit(folder=self.sessions.folder_of(session_id))
+            return visit
+
+    def restore(self, session_id: str) -> None:
+        """When a browser comes back (a reload, or after a restart): the models it added are there again,
+        under the ids its latents name. One that can no longer be added (its file gone, or not allowed in
+        public mode) is left out."""
+        for model_id, location in self.visit(session_id).added_models().items():
+            if model_id not in self.registry.specs:
+                try:
+                    self.registry.add(location, model_id=model_id, public=settings.public(), owner=session_id)
+                except GanlabError:
+                    continue
 
     def latents(self, session_id: str) -> LatentStore:
         """The session's stored latents."""

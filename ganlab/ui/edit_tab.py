@@ -26,9 +26,10 @@ EDITABLE_SPACES = ("w", "w+")  # StyleGAN2 latents; BigGAN's z goes to Augment
 def directions(ctx: AppContext, session: str, item: StoredLatent, source: str,
                limit: int | None = MAX_SLIDERS) -> list[Direction]:
     """The sliders' directions: for 'learned', the visitor's own first, newest on top (they came for those)."""
-    found = list(ctx.lab(session, item.model_id).directions_of(source))
+    lab = ctx.lab(session, item.model_id)
+    found = list(lab.directions_of(source))
     if source == "learned":
-        found = ctx.visit(session).learned_for(item.model_id) + found
+        found = ctx.visit(session).learned_for(item.model_id, lab.model.w_dim) + found
     return found[:limit]
 
 
@@ -181,7 +182,7 @@ def build(ctx: AppContext):
         held = [learned[n] for n in keep_names or []]
         direction = ctx.lab(sid(request), model_id).learn_direction(pos, neg, title or "my direction", keep=held,
                                                                     remember=False)
-        ctx.visit(sid(request)).keep_learned(model_id, direction)
+        ctx.visit(sid(request)).keep_learned(model_id, direction, ctx.lab(sid(request), model_id).model.w_dim)
         lines = [f"Learned **{direction.name}**: cross-validated accuracy {direction.accuracy:.2f}."]
         if held:
             lines.append(f"Conditioned on {', '.join(d.name for d in held)}: moving along it leaves their "

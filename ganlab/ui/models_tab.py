@@ -37,7 +37,10 @@ def preview(ctx: AppContext, model_id: str, seed: float, truncation: float, clas
 @readable
 def add_model(ctx: AppContext, location: str, session: str = ""):
     """Register a checkpoint for this session only (the app serves many visitors)."""
+    visit = ctx.visit(session)
+    visit.check_room_for_a_model()
     spec = ctx.registry.add(location.strip(), public=settings.public(), owner=session)
+    visit.remember_model(spec.id, location.strip())
     gr.Info(f"added {spec.id}: it can be used in every tab of this session")
     return models_table(ctx, session), gr.Dropdown(choices=ctx.model_choices(None, session), value=spec.id)
 

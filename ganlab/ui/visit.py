@@ -1,11 +1,15 @@
 """Everything the server keeps for one browser session besides its latents, in one object with one lifetime.
 
 The app makes a `Visit` on a session's first event and drops it whole when the session ends (its page
-closes, or it is idle past the session registry's limit): nothing else holds per-session state.
+closes, or it is idle past the session registry's limit): nothing else holds per-session state. A
+browser session that keeps a token also has a `folder` (beside its stored latents): the directions it
+learned and the models it added are written there, so they come back after a reload or a restart.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 import tempfile
 import threading
@@ -15,11 +19,16 @@ from pathlib import Path
 from PIL import Image
 
 from ganlab.edit.apply import EditRenderer
-from ganlab.edit.directions import Direction
+from ganlab.edit.directions import Direction, load_directions, save_directions
+from ganlab.errors import GanlabError
+from ganlab.fileio import write_atomically
 from ganlab.lab import Face
 
 MAX_LEARNED = 32    # learned directions kept per model
+MAX_MODELS = 16     # models a session may add (each one's directions are one more file)
 MAX_CANCELS = 8     # Start events whose runs a Stop still reaches
+LEARNED = "learned"       # sub-folder of a session's folder: one directions file per model
+ADDED_MODELS = "models.json"
 
 
 @dataclass
@@ -39,6 +48,7 @@ class Visit:
     learned: dict[str, list[Direction]] = field(default_factory=dict)
     renderer: EditRenderer | None = None
     chosen_for_video: list[str] = field(default_factory=list)
+    folder: Path | None = None
 
     def new_cancel(self) -> threading.Event:
         """A fresh event for the next long-running job; a Stop sets it and those of jobs still running."""
@@ -60,15 +70,52 @@ class Visit:
         self.temp_dirs.append(folder)
         return folder
 
-    def keep_learned(self, model_id: str, direction: Direction) -> None:
-        """Add a learned direction; past `MAX_LEARNED` per model the oldest goes."""
-        kept = self.learned.setdefault(model_id, [])
+    def keep_learned(self, model_id: str, direction: Direction, w_dim: int | None = None) -> None:
+        """Add a learned direction; past `MAX_LEARNED` per model the oldest goes. Kept on disk too when
+        the session has a folder."""
+        kept = self.learned_for(model_id, w_dim)[::-1]
         kept.append(direction)
         del kept[:-MAX_LEARNED]
+        self.learned[model_id] = kept
+        path = self._learned_file(model_id)
+        if path is not None:
+            save_directions(kept, path)
 
-    def learned_for(self, model_id: str) -> list[Direction]:
-        """This visitor's directions for a model, newest first."""
-        return self.learned.get(model_id, [])[::-1]
+    def learned_for(self, model_id: str, w_dim: int | None = None) -> list[Direction]:
+        """This visitor's directions for a model, newest first (read from the session's folder the first
+        time, checked against the model's `w_dim`)."""
+        if model_id not in self.learned:
+            path = self._learned_file(model_id)
+            self.learned[model_id] = [] if path is None or w_dim is None or not path.is_file() else \
+                load_directions(path, model_id, w_dim)
+        return self.learned[model_id][::-1]
+
+    def _learned_file(self, model_id: str) -> Path | None:
+        if self.folder is None:
+            return None
+        return self.folder / LEARNED / (hashlib.sha256(model_id.encode()).hexdigest()[:24] + ".npz")
+
+    def check_room_for_a_model(self) -> None:
+        if len(self.added_models()) >= MAX_MODELS:
+            raise GanlabError(f"a session can add at most {MAX_MODELS} models")
+
+    def remember_model(self, model_id: str, location: str) -> None:
+        """Note a model the visitor added, so that a restart adds it again under the same id."""
+        models = self.added_models()
+        models[model_id] = location
+        if self.folder is not None:
+            write_atomically(self.folder / ADDED_MODELS, json.dumps(models).encode())
+
+    def added_models(self) -> dict[str, str]:
+        """Models the visitor added and kept: id -> where it came from."""
+        path = None if self.folder is None else self.folder / ADDED_MODELS
+        if path is None or not path.is_file():
+            return {}
+        try:
+            models = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return {str(k): str(v) for k, v in models.items()} if isinstance(models, dict) else {}
 
     def end(self) -> None:
         """Stop its jobs at their next step and delete its files."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gradio as gr
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -126,3 +127,32 @@ def test_a_ganlab_error_becomes_the_page_message_in_plain_and_streaming_handlers
         next(run)
     with pytest.raises(ValueError):  # a bug is not dressed up as the visitor's mistake
         bug(3)
+
+
+def test_learned_directions_and_added_models_come_back_after_a_restart(tmp_path, monkeypatch):
+    from ganlab.models.registry import Registry
+    from ganlab.session import SessionRegistry, new_token, persistent_id
+    from ganlab.settings import assets_dir
+    from ganlab.ui.models_tab import add_model
+
+    monkeypatch.setenv("GANLAB_OFFLINE", "1")
+    sid = persistent_id(new_token())
+    before = AppContext(sessions=SessionRegistry(root=tmp_path))
+    add_model(before, str(assets_dir() / "models" / "toyfaces-64"), sid)
+    added = [s.id for s in before.registry.list(sid) if s.owner == sid]
+    lab = before.lab(sid, added[0])
+    a, b = lab.sample(range(6)), lab.sample(range(6, 12))
+    mine = lab.learn_direction(a, b, "mine", remember=False)
+    before.visit(sid).keep_learned(added[0], mine, lab.model.w_dim)
+    before.store(sid, a[0])
+
+    after = AppContext(registry=Registry(), sessions=SessionRegistry(root=tmp_path))  # a new process
+    assert added[0] not in after.registry.specs
+    after.restore(sid)  # the page loads again with the browser's token
+    assert after.registry.get(added[0], viewer=sid).owner == sid
+    item = after.latents(sid).items()[0]
+    assert item.model_id == added[0] and after.lab(sid, item.model_id).render(item)
+    kept = after.visit(sid).learned_for(added[0], after.lab(sid, added[0]).model.w_dim)
+    assert [d.name for d in kept] == ["mine"] and np.allclose(kept[0].vector, mine.vector)
+    with pytest.raises(GanlabError, match="unknown model"):
+        after.registry.get(added[0], viewer="someone else")
