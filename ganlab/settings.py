@@ -27,7 +27,7 @@ def assets_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "assets"
 
 
-PUBLIC_HOSTS = ("huggingface.co", "nvlabs-fi-cdn.nvidia.com")
+PUBLIC_HOSTS = ("huggingface.co", "hf.co", "nvlabs-fi-cdn.nvidia.com")  # hf.co: where the hub's files redirect
 
 
 def public() -> bool:
@@ -41,6 +41,12 @@ def public_hosts() -> tuple[str, ...]:
     (`GANLAB_ALLOWED_HOSTS`, comma-separated); visitors cannot extend it."""
     extra = [h.strip().lower() for h in os.environ.get("GANLAB_ALLOWED_HOSTS", "").split(",") if h.strip()]
     return PUBLIC_HOSTS + tuple(extra)
+
+
+def host_allowed(host: str | None) -> bool:
+    """Whether a public app may fetch from `host`: one of `public_hosts()` or a subdomain of one."""
+    host = (host or "").lower().rstrip(".")
+    return bool(host) and any(host == h or host.endswith("." + h) for h in public_hosts())
 
 
 def max_download_bytes() -> int | None:

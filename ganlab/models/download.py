@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import shutil
 import socket
 import urllib.error
 import urllib.request
@@ -47,6 +48,23 @@ class IncompleteDownload(OSError):
 
 class HubUnreachable(OSError):
     """No connection to the hub's host could be opened."""
+
+
+class RedirectRefused(OSError):
+    """A public app's download was redirected off its allow-list (or from https to http)."""
+
+
+class _StayOnTheList(urllib.request.HTTPRedirectHandler):
+    """Follows redirects, except that in a public app each must lead to an allow-listed host and never
+    from https down to http: an allowed URL must not become a way to reach any other server."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        new, old = urlsplit(newurl), urlsplit(req.full_url)
+        if settings.public() and (not settings.host_allowed(new.hostname)
+                                  or (old.scheme == "https" and new.scheme != "https")):
+            raise RedirectRefused(f"redirected to {new.scheme}://{new.hostname or '?'}, which this lab does not "
+                                  "fetch from")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
 def hub_cache_dir() -> Path:
@@ -103,6 +121,14 @@ def fetch_url(url: str, model: str, filename: str | None = None) -> Path:
         why = _describe_url_error(err)
         raise WeightsUnavailable(model, [f"{url} ({why})"], why, _url_hint(url, target)) from err
     return target
+
+
+def discard(path: Path) -> None:
+    """Delete a file downloaded by URL (its whole cache entry); anything outside the URL cache is left."""
+    root = (settings.cache_dir() / "url").resolve()
+    entry = Path(path).resolve().parent
+    if entry.parent == root:
+        shutil.rmtree(entry, ignore_errors=True)
 
 
 def fetch_first(sources: list[Source], model: str, hint: str | None = None) -> Path:
@@ -202,7 +228,8 @@ def _download_once(url: str, part: Path, label: str) -> bool:
     if start:
         headers["Range"] = f"bytes={start}-"
     try:
-        response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=TIMEOUT_S)
+        response = urllib.request.build_opener(_StayOnTheList).open(urllib.request.Request(url, headers=headers),
+                                                                     timeout=TIMEOUT_S)
     except urllib.error.HTTPError as err:
         if err.code != 416 or not start:
             raise
@@ -259,6 +286,8 @@ def _describe_url_error(err: BaseException) -> str:
         return f"no answer within {TIMEOUT_S:g} s"
     if isinstance(err, IncompleteDownload):
         return f"download incomplete: {err}"
+    if isinstance(err, RedirectRefused):
+        return str(err)
     return f"{type(err).__name__}: {err}"
 
 

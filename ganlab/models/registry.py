@@ -10,10 +10,10 @@ import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from ganlab import settings
-from ganlab.errors import GanlabError, WeightsUnavailable
+from ganlab.errors import BadCheckpoint, GanlabError, WeightsUnavailable
 from ganlab.models import download
 from ganlab.models.base import GanModel
 from ganlab.models.biggan import BIN_NAME, CONFIG_NAME, biggan_deep_sources, load_biggan_deep
@@ -143,7 +143,7 @@ class Registry:
         if not location:
             raise GanlabError("give a local checkpoint path or a URL")
         if public:
-            _check_public_url(location)
+            location = _check_public_url(location)
         is_remote = bool(re.match(r"^https?://", location))
         stem = Path(location.rstrip("/")).name.rsplit(".", 1)[0] or "model"
         model_id = model_id or "user-" + re.sub(r"[^A-Za-z0-9_.-]+", "-", stem)
@@ -165,13 +165,14 @@ class Registry:
         return spec
 
 
-def _check_public_url(location: str) -> None:
-    hosts = settings.public_hosts()
+def _check_public_url(location: str) -> str:
+    """The URL a public app registers: https on the allow-list, without its query or fragment (which
+    would only make more cache entries of the same file)."""
     parts = urlsplit(location)
-    host = (parts.hostname or "").lower()
-    if parts.scheme != "https" or not any(host == h or host.endswith("." + h) for h in hosts):
-        raise GanlabError("this public lab only adds checkpoints by https URL from " + ", ".join(hosts)
+    if parts.scheme != "https" or not settings.host_allowed(parts.hostname):
+        raise GanlabError("this public lab only adds checkpoints by https URL from " + ", ".join(settings.public_hosts())
                           + " (files on the server cannot be opened from here)")
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
 def bundled_folder(spec: ModelSpec) -> Path:
@@ -216,4 +217,8 @@ def load_model(registry: Registry, model_id: str) -> GanModel:
     if spec.kind == "biggan":
         return load_biggan_deep(spec.resolution)
     path = download.fetch_first(list(spec.files[0]), spec.id)
-    return load_checkpoint(path, name=spec.id)
+    try:
+        return load_checkpoint(path, name=spec.id)
+    except BadCheckpoint:
+        download.discard(path)  # not a checkpoint: it must not stay in the cache as if it were one
+        raise

@@ -236,3 +236,71 @@ def test_a_download_over_the_size_limit_is_refused_and_leaves_nothing(server: We
     assert not folder.exists() or not any(folder.iterdir())
     monkeypatch.delenv("GANLAB_MAX_DOWNLOAD_MB")
     assert fetch_url(server.url, "m").read_bytes() == PAYLOAD
+
+
+class RedirectServer(WeightServer):
+    """Answers /hop with a redirect to `target` (and serves /weights.bin as WeightServer does)."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__()
+        self.RequestHandlerClass = RedirectHandler
+        self.target = target
+
+
+class RedirectHandler(Handler):
+    def do_GET(self) -> None:
+        if self.path.split("?")[0] == "/hop":
+            self.send_response(302)
+            self.send_header("Location", self.server.target)
+            self.end_headers()
+            return
+        super().do_GET()
+
+
+def _serve(srv: WeightServer) -> threading.Thread:
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_public_lab_follows_redirects_only_onto_its_allow_list(server: WeightServer,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    off_list = server.url.replace("127.0.0.1", "localhost")  # the same server, under a name not on the list
+    hop = RedirectServer(off_list)
+    _serve(hop)
+    try:
+        first = f"http://127.0.0.1:{hop.server_address[1]}/hop"
+        monkeypatch.setenv("GANLAB_PUBLIC", "1")
+        monkeypatch.setenv("GANLAB_ALLOWED_HOSTS", "127.0.0.1")
+        with pytest.raises(WeightsUnavailable, match="redirected to http://localhost, which this lab does not"):
+            fetch_url(first, "m")
+        assert not any(p.is_file() for p in url_cache_path(first).parent.glob("*"))
+        hop.target = server.url  # a redirect that stays on the list is followed
+        assert fetch_url(first + "?again", "m").read_bytes() == PAYLOAD
+        monkeypatch.delenv("GANLAB_PUBLIC")  # a private lab follows redirects anywhere
+        hop.target = off_list
+        assert fetch_url(first + "?private", "m").read_bytes() == PAYLOAD
+    finally:
+        hop.shutdown()
+        hop.server_close()
+
+
+def test_a_download_that_is_not_a_checkpoint_leaves_the_cache(server: WeightServer) -> None:
+    from ganlab.errors import BadCheckpoint
+    from ganlab.models.registry import Registry, load_model
+
+    registry = Registry()
+    spec = registry.add(server.url)
+    with pytest.raises(BadCheckpoint):
+        load_model(registry, spec.id)
+    assert not url_cache_path(server.url).parent.exists()
+
+
+def test_a_public_lab_registers_one_url_per_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ganlab.models.registry import Registry
+
+    registry = Registry()
+    base = "https://huggingface.co/someone/model/resolve/main/net.pkl"
+    ids = [registry.add(base + tail, public=True).id for tail in ("?1", "?2", "#x", "")]
+    sources = {registry.get(i).files[0][0][1] for i in ids}
+    assert sources == {base}  # four entries, one file, one cache entry
