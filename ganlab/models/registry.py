@@ -124,6 +124,11 @@ class Registry:
             raise GanlabError(f"unknown model '{model_id}'; known: {known}")
         return spec
 
+    def remove(self, model_id: str) -> None:
+        """Forget a model a session added (e.g. a file that turned out not to be a checkpoint)."""
+        with self._lock:
+            self.specs.pop(model_id, None)
+
     def remove_owned_by(self, owner: str) -> list[str]:
         """Drop the models an ended session added; returns their ids."""
         with self._lock:
@@ -132,17 +137,20 @@ class Registry:
                 del self.specs[model_id]
         return gone
 
-    def add(self, location: str, model_id: str | None = None, public: bool = False, owner: str = "") -> ModelSpec:
+    def add(self, location: str, model_id: str | None = None, public: bool = False, owner: str = "",
+            uploaded: bool = False) -> ModelSpec:
         """Register a user checkpoint (local path, file:// or http(s) URL); its kind is read when loaded.
 
         `public` (an app open to anonymous visitors): only https URLs on `settings.public_hosts()`, and
         nothing about the server's own files is looked at or told. `owner`: the app session it belongs
-        to (only that session sees it). An id already taken gets a number: nothing is replaced.
+        to (only that session sees it). `uploaded`: `location` is a file the app itself received from the
+        session (a checkpoint upload), so a public app may open it. An id already taken gets a number:
+        nothing is replaced.
         """
         location = location.strip()
         if not location:
             raise GanlabError("give a local checkpoint path or a URL")
-        if public:
+        if public and not uploaded:
             location = _check_public_url(location)
         is_remote = bool(re.match(r"^https?://", location))
         stem = Path(location.rstrip("/")).name.rsplit(".", 1)[0] or "model"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,7 @@ import numpy as np
 
 from ganlab import settings
 from ganlab.edit.apply import EditRenderer
-from ganlab.errors import GanlabError, WeightsUnavailable
+from ganlab.errors import BadCheckpoint, GanlabError, WeightsUnavailable
 from ganlab.lab import Lab
 from ganlab.models.pool import ModelPool
 from ganlab.models.registry import Registry, load_model, status
@@ -81,10 +82,13 @@ class AppContext:
         """When a browser comes back (a reload, or after a restart): the models it added are there again,
         under the ids its latents name. One that can no longer be added (its file gone, or not allowed in
         public mode) is left out."""
-        for model_id, location in self.visit(session_id).added_models().items():
+        visit = self.visit(session_id)
+        for model_id, location in visit.added_models().items():
             if model_id not in self.registry.specs:
+                uploaded = visit.uploaded_path(location)
                 try:
-                    self.registry.add(location, model_id=model_id, public=settings.public(), owner=session_id)
+                    self.registry.add(str(uploaded or location), model_id=model_id, public=settings.public(),
+                                      owner=session_id, uploaded=uploaded is not None)
                 except GanlabError:
                     continue
 
@@ -171,6 +175,15 @@ class AppContext:
                 raise
             raise GanlabError(f"the weights of '{model_id}' are not available on this server "
                               "(they could not be fetched); try a bundled model") from None
+        except BadCheckpoint as err:
+            if not settings.public():
+                raise
+            raise BadCheckpoint(_without_paths(str(err))) from None
+
+
+def _without_paths(message: str) -> str:
+    """`message` with each absolute path cut to its file name (a public app tells nothing of its disk)."""
+    return re.sub(r"(?<![\w.])/[^\s'\"():,]+", lambda m: Path(m.group(0)).name, message)
 
 
 def upload_name(source) -> str | None:

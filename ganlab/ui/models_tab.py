@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gradio as gr
 import numpy as np
 
 from ganlab import settings
 from ganlab.models.registry import status
 from ganlab.models.sampling import sample_images
-from ganlab.ui.context import AppContext, enlarge, readable, session_id
+from ganlab.errors import GanlabError
+from ganlab.ui.context import AppContext, enlarge, readable, session_id, upload_name
+from ganlab.ui.visit import UPLOADED
 from ganlab.ui.gpu import gpu
 
 HEADERS = ["model", "kind", "resolution", "status", "detail", "licence"]
@@ -21,7 +25,8 @@ def models_table(ctx: AppContext, session: str = "") -> list[list[str]]:
     for spec in ctx.registry.list(session):
         st = status(spec)
         res = f"{spec.resolution}px" if spec.resolution else "?"
-        rows.append([spec.id, spec.kind, res, STATE_LABEL.get(st.state, st.state), st.detail, spec.licence])
+        detail = "uploaded in this session" if spec.owner and spec.path and settings.public() else st.detail
+        rows.append([spec.id, spec.kind, res, STATE_LABEL.get(st.state, st.state), detail, spec.licence])
     return rows
 
 
@@ -45,6 +50,28 @@ def add_model(ctx: AppContext, location: str, session: str = ""):
     return models_table(ctx, session), gr.Dropdown(choices=ctx.model_choices(None, session), value=spec.id)
 
 
+@readable
+def add_upload(ctx: AppContext, path: str, session: str = ""):
+    """Register a checkpoint file the visitor uploaded, for this session only (allowed in a public app:
+    the file is the visitor's own, read by the safe loaders)."""
+    if not path:
+        raise GanlabError("choose a .pkl or .pt checkpoint file to upload")
+    visit = ctx.visit(session)
+    visit.check_room_for_a_model()
+    kept = visit.keep_upload(Path(path), upload_name(path) or "checkpoint.pkl")
+    spec = ctx.registry.add(str(kept), model_id="user-" + kept.stem, owner=session, uploaded=True)
+    visit.remember_model(spec.id, UPLOADED + kept.name)
+    try:
+        ctx.model(session, spec.id)  # read it now: a bad file is said at once, not in another tab
+    except GanlabError:
+        ctx.registry.remove(spec.id)
+        kept.unlink(missing_ok=True)
+        visit.forget_model(spec.id)
+        raise
+    gr.Info(f"added {spec.id}: it can be used in every tab of this session")
+    return models_table(ctx, session), gr.Dropdown(choices=ctx.model_choices(None, session), value=spec.id)
+
+
 def build(ctx: AppContext) -> None:
     gr.Markdown("Models this lab can use. Bundled demo models work offline; real ones download on first use "
                 "and are cached (`GANLAB_CACHE`).")
@@ -56,6 +83,8 @@ def build(ctx: AppContext) -> None:
                  else "local path or URL: .pkl, .pt, or a model folder")
         location = gr.Textbox(label=f"Add a checkpoint ({where})", scale=4)
         add = gr.Button("Add", size="sm")
+        upload = gr.File(label="or upload one (.pkl, .pt)", file_types=[".pkl", ".pt", ".pth"], scale=2,
+                         height=90, elem_id="models-upload")
     with gr.Row():
         with gr.Column():
             model = ctx.model_dropdown(None, "toyfaces-64")
@@ -75,5 +104,10 @@ def build(ctx: AppContext) -> None:
 
     refresh.click(on_refresh, outputs=table, show_progress="hidden")
     add.click(on_add, inputs=location, outputs=[table, model], show_progress="hidden")
+
+    def on_upload(path: str, request: gr.Request):
+        return add_upload(ctx, path, session_id(request))
+
+    upload.upload(on_upload, inputs=upload, outputs=[table, model], show_progress_on=[table])
     go.click(on_generate, inputs=[model, seed, truncation, class_name], outputs=image, concurrency_limit=2,
              show_progress_on=[image])

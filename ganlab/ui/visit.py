@@ -27,8 +27,12 @@ from ganlab.lab import Face
 MAX_LEARNED = 32    # learned directions kept per model
 MAX_MODELS = 16     # models a session may add (each one's directions are one more file)
 MAX_CANCELS = 8     # Start events whose runs a Stop still reaches
+MAX_UPLOAD_BYTES = 512 << 20  # checkpoint files one session may upload, in all
 LEARNED = "learned"       # sub-folder of a session's folder: one directions file per model
+UPLOADS = "uploads"       # sub-folder: the checkpoints the visitor uploaded
 ADDED_MODELS = "models.json"
+UPLOADED = "upload:"      # how models.json names an uploaded checkpoint (its file name in UPLOADS)
+CHECKPOINT_SUFFIXES = (".pkl", ".pt", ".pth")
 
 
 @dataclass
@@ -95,6 +99,33 @@ class Visit:
             return None
         return self.folder / LEARNED / (hashlib.sha256(model_id.encode()).hexdigest()[:24] + ".npz")
 
+    def keep_upload(self, source: Path, name: str) -> Path:
+        """A copy of an uploaded checkpoint that lives as long as the session (in its folder, or in a
+        temporary one), within the session's `MAX_UPLOAD_BYTES`."""
+        suffix = Path(name).suffix.lower()
+        if suffix not in CHECKPOINT_SUFFIXES:
+            raise GanlabError(f"'{name}' is not a checkpoint file: upload a {', '.join(CHECKPOINT_SUFFIXES)} file")
+        folder = (self.folder / UPLOADS) if self.folder is not None else self.temp_dir()
+        used = sum(p.stat().st_size for p in folder.glob("*") if p.is_file()) if folder.is_dir() else 0
+        size = Path(source).stat().st_size
+        if used + size > MAX_UPLOAD_BYTES:
+            raise GanlabError(f"this session's uploads would pass {MAX_UPLOAD_BYTES >> 20} MB: "
+                              "remove a model first (reload the page without it) or use a URL")
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = "".join(c if c.isalnum() or c in "-_." else "-" for c in Path(name).stem)[:60] or "checkpoint"
+        target, n = folder / f"{stem}{suffix}", 1
+        while target.exists():
+            n += 1
+            target = folder / f"{stem}-{n}{suffix}"
+        shutil.copyfile(source, target)
+        return target
+
+    def uploaded_path(self, location: str) -> Path | None:
+        """The file a remembered `upload:NAME` location names (None for other locations)."""
+        if not location.startswith(UPLOADED) or self.folder is None:
+            return None
+        return self.folder / UPLOADS / Path(location.removeprefix(UPLOADED)).name
+
     def check_room_for_a_model(self) -> None:
         if len(self.added_models()) >= MAX_MODELS:
             raise GanlabError(f"a session can add at most {MAX_MODELS} models")
@@ -104,6 +135,11 @@ class Visit:
         models = self.added_models()
         models[model_id] = location
         if self.folder is not None:
+            write_atomically(self.folder / ADDED_MODELS, json.dumps(models).encode())
+
+    def forget_model(self, model_id: str) -> None:
+        models = self.added_models()
+        if models.pop(model_id, None) is not None and self.folder is not None:
             write_atomically(self.folder / ADDED_MODELS, json.dumps(models).encode())
 
     def added_models(self) -> dict[str, str]:

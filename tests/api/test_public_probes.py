@@ -67,6 +67,16 @@ def test_a_zip_bomb_and_bad_metadata_in_uploaded_latents_are_refused(visitor, tm
     visitor.predict(api_name="/refresh_2", chosen=None)  # the Session tab still lists without errors
 
 
+def test_an_uploaded_checkpoint_that_is_not_one_is_refused_and_not_kept(visitor, tmp_path):
+    from gradio_client import handle_file
+
+    fake = tmp_path / "weights.pkl"
+    fake.write_bytes(b"GIF89a" + bytes(200))
+    refused(visitor, "/on_upload_1", "weights.pkl is not a pickle", path=handle_file(str(fake)))
+    table = visitor.predict(api_name="/on_refresh")
+    assert "user-weights" not in json.dumps(table)
+
+
 def test_huge_layer_ranges_magnitude_lists_and_pixel_counts_are_refused(visitor, tmp_path):
     from gradio_client import handle_file
 

@@ -6,7 +6,7 @@ import gradio as gr
 import pytest
 
 from ganlab.ui.context import AppContext
-from ganlab.ui.models_tab import add_model, models_table, preview
+from ganlab.ui.models_tab import add_model, add_upload, models_table, preview
 
 
 @pytest.fixture
@@ -100,3 +100,47 @@ def test_a_public_app_says_missing_weights_are_missing_without_server_paths(ctx,
     message = str(err.value)
     assert "not available on this server" in message
     assert str(tmp_path) not in message and "cache" not in message.lower() and "tried" not in message
+
+
+def test_a_public_app_takes_an_uploaded_checkpoint_for_that_visitor_only(ctx, monkeypatch, tmp_path, golden_dir):
+    import shutil
+
+    monkeypatch.setenv("SPACE_ID", "someone/ganlab")
+    upload = tmp_path / "gradio" / "tiny_snapshot.pkl"  # where Gradio would have put the upload
+    upload.parent.mkdir()
+    shutil.copyfile(golden_dir / "stylegan2_ada" / "tiny_snapshot.pkl", upload)
+    table, dropdown = add_upload(ctx, str(upload), "visitor")
+    row = next(r for r in table if r[0] == "user-tiny_snapshot")
+    assert "uploaded in this session" in row[4] and ctx.model("visitor", row[0]).kind == "stylegan2"
+    assert not any(str(tmp_path) in str(cell) for r in table for cell in r)
+    picture = preview(ctx, "user-tiny_snapshot", 1, 1.0, "", "visitor")
+    assert picture.ndim == 3 and picture.std() > 0
+    with pytest.raises(gr.Error, match="unknown model"):
+        preview(ctx, "user-tiny_snapshot", 1, 1.0, "", "someone else")
+
+
+def test_an_uploaded_file_that_is_not_a_checkpoint_is_refused_without_server_paths(ctx, monkeypatch, tmp_path):
+    monkeypatch.setenv("SPACE_ID", "someone/ganlab")
+    fake = tmp_path / "weights.pkl"
+    fake.write_text("not a pickle at all")
+    with pytest.raises(gr.Error) as err:
+        add_upload(ctx, str(fake), "visitor")
+    assert "weights.pkl" in str(err.value) and str(tmp_path) not in str(err.value)
+    assert "user-weights" not in {r[0] for r in models_table(ctx, "visitor")}
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    with pytest.raises(gr.Error, match="not a checkpoint file"):
+        add_upload(ctx, str(text), "visitor")
+
+
+def test_an_uploaded_checkpoint_comes_back_after_a_restart(monkeypatch, tmp_path, golden_dir):
+    from ganlab.session import SessionRegistry, new_token, persistent_id
+
+    monkeypatch.setenv("GANLAB_OFFLINE", "1")
+    monkeypatch.setenv("SPACE_ID", "someone/ganlab")
+    sid = persistent_id(new_token())
+    add_upload(AppContext(sessions=SessionRegistry(root=tmp_path / "state")),
+               str(golden_dir / "stylegan2_ada" / "tiny_snapshot.pkl"), sid)
+    after = AppContext(sessions=SessionRegistry(root=tmp_path / "state"))  # a new process
+    after.restore(sid)
+    assert after.model(sid, "user-tiny_snapshot").resolution > 0
