@@ -11,7 +11,7 @@ from ganlab.align import NoFaceFound, center_crop_resize, load_image
 from ganlab.align.images import ImageSource
 from ganlab.align.preview import colour_name
 from ganlab.lab import Face, find_faces
-from ganlab.ui.context import AppContext, readable, session_id, upload_name
+from ganlab.ui.context import AppContext, image_file, readable, session_id, upload_name
 
 SIZES = [256, 512, 1024]
 
@@ -55,8 +55,7 @@ def build(ctx: AppContext) -> AlignHandles:
     with gr.Row():
         with gr.Column():
             # A path and the file's own mode: ganlab's loader, not Gradio's RGB conversion, reads the pixels.
-            photo = gr.Image(label="Photo", type="filepath", image_mode=None, format="png",
-                             sources=["upload", "webcam", "clipboard"], elem_id="align-input")
+            photo = image_file(label="Photo", sources=["upload", "webcam", "clipboard"], elem_id="align-input")
             with gr.Row():
                 backend = gr.Dropdown(["auto", "dlib", "fan"], value="auto", label="Landmarks")
                 size = gr.Dropdown(SIZES, value=1024, label="Aligned size (px)")

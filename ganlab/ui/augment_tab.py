@@ -11,7 +11,7 @@ from ganlab.errors import GanlabError
 from ganlab.imaging import to_uint8
 from ganlab.invert.losses import lpips_distance
 from ganlab.lab import Inversion
-from ganlab.ui.context import AppContext, readable, session_id, side_by_side, upload_name
+from ganlab.ui.context import AppContext, image_file, readable, session_id, side_by_side, upload_name
 from ganlab.ui.gpu import gpu
 
 
@@ -27,8 +27,7 @@ def build(ctx: AppContext) -> None:
     inverted = gr.State("")  # the name of the latent the last inversion stored
     with gr.Row():
         with gr.Column(scale=1):
-            image = gr.Image(label="Image to augment", type="filepath", image_mode=None, format="png",
-                             elem_id="augment-input")
+            image = image_file(label="Image to augment", elem_id="augment-input")
             model = ctx.model_dropdown("biggan", "toyobjects-64", "BigGAN model")
             cls = gr.Dropdown(class_choices(ctx, "", "toyobjects-64"), value="auto", allow_custom_value=True,
                               filterable=True, label="Class (type to search; a name, an index, or auto)",

@@ -181,6 +181,23 @@ class AppContext:
             raise BadCheckpoint(_without_paths(str(err))) from None
 
 
+def image_file(**options) -> gr.Image:
+    """An image input that hands the handler the uploaded file itself, undecoded: ganlab's own loader
+    reads it (in its own mode: 16-bit, transparency, EXIF), and a file that is no image at all gets
+    ganlab's one-line reason instead of Gradio's generic error. (The instance's preprocessing is
+    replaced rather than subclassed: a subclass would be a custom component the page cannot draw.)"""
+    image = gr.Image(type="filepath", image_mode=None, format="png", **options)
+    decode = image.preprocess
+
+    def preprocess(payload):
+        if payload is None or payload.path is None:  # nothing, or a data: URL (webcam, clipboard)
+            return decode(payload)
+        return str(payload.path)
+
+    image.preprocess = preprocess
+    return image
+
+
 def _without_paths(message: str) -> str:
     """`message` with each absolute path cut to its file name (a public app tells nothing of its disk)."""
     return re.sub(r"(?<![\w.])/[^\s'\"():,]+", lambda m: Path(m.group(0)).name, message)

@@ -19,7 +19,7 @@ from ganlab.lab import Face, Inversion, Lab
 from ganlab.lab.core import Prepared
 from ganlab.models.stylegan2_model import StyleGAN2Model
 from ganlab.ui.align_tab import AlignHandles, chosen_face
-from ganlab.ui.context import AppContext, readable, session_id, side_by_side, upload_name
+from ganlab.ui.context import AppContext, image_file, readable, session_id, side_by_side, upload_name
 from ganlab.ui.gpu import gpu
 
 SPACES = {"W+ (one w per layer)": "w+", "W (one w)": "w", "W, then W+": "w-then-w+"}
@@ -140,8 +140,7 @@ def build(ctx: AppContext, align: AlignHandles, tabs: gr.Tabs) -> None:
     """Declare the tab; the Align tab's Send button puts the chosen face here and opens the tab."""
     with gr.Row():
         with gr.Column(scale=1):
-            target = gr.Image(label="Target (an aligned face works best)", type="filepath", image_mode=None,
-                              format="png", elem_id="project-target")
+            target = image_file(label="Target (an aligned face works best)", elem_id="project-target")
             model = ctx.model_dropdown("stylegan2", "toyfaces-64")
             method = gr.Radio(list(METHODS), value=next(iter(METHODS)), label="Method",
                               info="The encoder and landscape map are trained per model "

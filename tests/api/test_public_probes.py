@@ -107,6 +107,18 @@ def test_a_16_bit_photo_reads_as_the_cli_reads_it(visitor, tmp_path):
     assert "2 faces found" in status
 
 
+@pytest.mark.parametrize("name,content,reason", [
+    ("text.png", b"hello, not an image", "not an image"), ("empty.png", b"", "not an image"),
+    ("cut.png", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "the image is damaged"),
+    ("vector.svg", b"<svg xmlns='http://www.w3.org/2000/svg'/>", "not an image")])
+def test_a_file_that_is_not_an_image_gets_a_one_line_reason(visitor, tmp_path, name, content, reason):
+    from gradio_client import handle_file
+
+    path = tmp_path / name
+    path.write_bytes(content)
+    refused(visitor, "/run_align", f"{name}: {reason}", image=handle_file(str(path)), backend="dlib", size=256)
+
+
 def test_stop_before_the_queue_reaches_a_run_means_it_never_runs(visitor, tmp_path):
     from gradio_client import handle_file
 
