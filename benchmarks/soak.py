@@ -103,10 +103,10 @@ def visitor(url: str, i: int, n: int, photo: Path, face: Path, labels: dict) -> 
         ("/start_run", dict(image=handle_file(str(face)), model_id="toyfaces-64", method_label=labels["method"],
                             space_label=labels["space"], n_steps=20, store_as=f"soak-{i}")),
         ("/on_add", dict(model_id="toyfaces-64", n=i, cls="")),
-        ("/refresh", {}),  # opening the Edit tab fills its latent list, as a page does
+        ("/refresh", dict(chosen=None)),  # opening the Edit tab fills its latent list, as a page does
         ("/render", dict(name=f"soak-{i}", source_label=labels["source"], layer_preset="all", first=0, last=4,
                          **{f"param_{k}": (2.0 if k == 5 else 0.0) for k in range(5, 17)})),
-        ("/refresh_1", {}),  # and the Interpolate tab's
+        ("/refresh_1", dict(chosen=None)),  # and the Interpolate tab's
         ("/run", dict(chosen=[f"soak-{i}", f"toyfaces-64-seed{i}"], n=10, rate=24, ease="linear", loop=False)),
         ("/on_npz", dict(latent=f"soak-{i}")),
     ]

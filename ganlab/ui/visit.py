@@ -27,6 +27,7 @@ from ganlab.lab import Face
 MAX_LEARNED = 32    # learned directions kept per model
 MAX_MODELS = 16     # models a session may add (each one's directions are one more file)
 MAX_CANCELS = 8     # Start events whose runs a Stop still reaches
+MAX_TEMP_DIRS = 8   # download folders (videos, zips, latents) kept per session: older ones are deleted
 MAX_UPLOAD_BYTES = 512 << 20  # checkpoint files one session may upload, in all
 LEARNED = "learned"       # sub-folder of a session's folder: one directions file per model
 UPLOADS = "uploads"       # sub-folder: the checkpoints the visitor uploaded
@@ -69,9 +70,13 @@ class Visit:
             event.set()
 
     def temp_dir(self) -> Path:
-        """A new folder for downloads (videos, zips, latents); deleted with the visit."""
+        """A new folder for downloads (videos, zips, latents); deleted with the visit, or once the visitor
+        has made `MAX_TEMP_DIRS` newer ones (their page links to the latest downloads only)."""
         folder = Path(tempfile.mkdtemp(prefix="ganlab-"))
         self.temp_dirs.append(folder)
+        for old in self.temp_dirs[:-MAX_TEMP_DIRS]:
+            shutil.rmtree(old, ignore_errors=True)
+        del self.temp_dirs[:-MAX_TEMP_DIRS]
         return folder
 
     def keep_learned(self, model_id: str, direction: Direction, w_dim: int | None = None) -> None:

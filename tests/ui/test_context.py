@@ -156,3 +156,13 @@ def test_learned_directions_and_added_models_come_back_after_a_restart(tmp_path,
     assert [d.name for d in kept] == ["mine"] and np.allclose(kept[0].vector, mine.vector)
     with pytest.raises(GanlabError, match="unknown model"):
         after.registry.get(added[0], viewer="someone else")
+
+
+def test_a_session_keeps_only_its_latest_download_folders():
+    from ganlab.ui.visit import MAX_TEMP_DIRS
+
+    visit = AppContext().visit("busy")
+    folders = [visit.temp_dir() for _ in range(MAX_TEMP_DIRS + 3)]
+    assert [f.exists() for f in folders] == [False] * 3 + [True] * MAX_TEMP_DIRS
+    visit.end()
+    assert not any(f.exists() for f in folders)
