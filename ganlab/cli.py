@@ -7,7 +7,10 @@ import errno
 import sys
 from pathlib import Path
 
+from ganlab.align.landmarks import BACKENDS
 from ganlab.edit.interpolate import EASINGS
+from ganlab.invert.methods import METHODS, SPACES
+from ganlab.invert.projector import PIXEL_LOSSES, SETTINGS
 from ganlab.errors import GanlabError
 
 
@@ -537,22 +540,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", help="image files or folders")
     p.add_argument("--out", required=True, help="output folder (one subfolder per image, face_0.png ...)")
     p.add_argument("--size", type=int, default=1024, help="output size in pixels")
-    p.add_argument("--backend", choices=["auto", "fan", "dlib"], default="auto", help="landmark detector")
+    p.add_argument("--backend", choices=BACKENDS, default="auto", help="landmark detector")
     p.set_defaults(func=cmd_align)
 
     p = sub.add_parser("project", help="find the latent of an image (or of each image in a folder)")
     p.add_argument("--model", required=True, help="a StyleGAN2 model id, or a checkpoint path/URL")
     p.add_argument("--target", required=True, help="an image, or a folder of images (projected in batches)")
-    p.add_argument("--method", choices=["projector", "fast", "balanced", "best", "landscape"], default="projector",
+    p.add_argument("--method", choices=METHODS, default="projector",
                    help="projector: optimise from the mean w; fast/balanced/best: the trained encoder, then 0/100/500 "
                         "projector steps; landscape: --steps steps through the learned landscape map")
-    p.add_argument("--space", choices=["w", "w+", "w-then-w+"], default="w+", help="for --method projector")
+    p.add_argument("--space", choices=SPACES, default="w+", help="for --method projector")
     p.add_argument("--steps", type=int, default=1000, help="for --method projector and landscape")
     p.add_argument("--batch", type=int, default=8, help="images projected at once")
-    p.add_argument("--settings", choices=["official", "tuned"], default="official",
+    p.add_argument("--settings", choices=list(SETTINGS), default="official",
                    help="projector settings: the official projector's, or ganlab's tuned ones (lr 0.2, no latent "
                         "noise, pixel MSE weight 1; benchmarks/projection.py compares them)")
-    p.add_argument("--pixel-loss", choices=["none", "mse", "l1"], help="extra pixel loss (default: from --settings)")
+    p.add_argument("--pixel-loss", choices=PIXEL_LOSSES, help="extra pixel loss (default: from --settings)")
     p.add_argument("--pixel-weight", type=float,
                    help="its weight (default: from --settings; 1 when --pixel-loss is given alone)")
     p.add_argument("--target-distance", type=float, help="stop early when every image is this close")

@@ -24,11 +24,12 @@ from ganlab.errors import GanlabError, ShapeError
 from ganlab.fileio import write_atomically
 from ganlab.invert.losses import Distance
 from ganlab.invert.projector import ProjectionConfig, ProjectionResult, project
+from ganlab.models.base import W_SPACES
 from ganlab.models.stylegan2 import FullyConnectedLayer, Generator
 from ganlab.models.stylegan2_model import StyleGAN2Model
 
 SOURCES = ("svm", "ganspace", "sefa", "user")
-SPACES = ("w", "w+")
+SPACES = W_SPACES  # a direction moves w or ws
 MIN_GROUP = 10               # fewer labelled latents than this in a group: warn
 MIN_ACCURACY = 0.7           # cross-validated accuracy below this: warn "not separable"
 FILE_FORMAT = "ganlab-directions"

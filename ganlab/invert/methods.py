@@ -20,11 +20,12 @@ from ganlab.invert.encoder import find_encoder
 from ganlab.invert.hybrid import PRESETS, hybrid_project
 from ganlab.invert.landscape import find_landscape, landscape_project
 from ganlab.invert.losses import Distance
+from ganlab.invert.projector import SPACES as PROJECTOR_SPACES
 from ganlab.invert.projector import ProjectionConfig, ProjectionResult, ProjectionStep, project, project_w_then_w_plus
 from ganlab.models.stylegan2_model import StyleGAN2Model
 
 METHODS = ("projector", *PRESETS, "landscape")
-SPACES = ("w", "w+", "w-then-w+")
+SPACES = (*PROJECTOR_SPACES, "w-then-w+")
 
 
 def result_space(method: str, space: str) -> str:

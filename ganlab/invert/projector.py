@@ -31,10 +31,11 @@ from ganlab.errors import GanlabError
 from ganlab.imaging import to_uint8
 from ganlab.invert.losses import Distance, lpips_distance
 from ganlab.invert.metrics import psnr, ssim
-from ganlab.models.base import check_shape
+from ganlab.models.base import W_SPACES, check_shape
 from ganlab.models.stylegan2_model import StyleGAN2Model
 
-SPACES = ("w", "w+")
+SPACES = W_SPACES
+PIXEL_LOSSES = ("none", "mse", "l1")
 
 
 @dataclass
@@ -160,7 +161,7 @@ def _validate(model: StyleGAN2Model, target: torch.Tensor, cfg: ProjectionConfig
         raise GanlabError("this projector inverts StyleGAN2 models; use the BigGAN inverter for BigGAN")
     if cfg.space not in SPACES:
         raise GanlabError(f"space must be one of {SPACES}, got {cfg.space!r}")
-    if cfg.pixel_loss not in ("none", "mse", "l1"):
+    if cfg.pixel_loss not in PIXEL_LOSSES:
         raise GanlabError(f"pixel_loss must be 'none', 'mse' or 'l1', got {cfg.pixel_loss!r}")
     if cfg.num_steps < 1:
         raise GanlabError("num_steps must be at least 1")

@@ -15,7 +15,8 @@ import torch
 
 from ganlab.errors import ShapeError
 
-SPACES = ("z", "w", "w+")
+W_SPACES = ("w", "w+")      # StyleGAN2's: one w, or one per layer
+SPACES = ("z", *W_SPACES)
 
 
 @runtime_checkable

@@ -11,6 +11,7 @@ from ganlab.edit import LAYER_PRESETS, EditRenderer, layer_indices
 from ganlab.edit.directions import Direction
 from ganlab.errors import GanlabError
 from ganlab.imaging import to_uint8
+from ganlab.models.base import W_SPACES
 from ganlab.session import StoredLatent
 from ganlab.ui.context import AppContext, readable, side_by_side
 from ganlab.ui.context import session_id as sid
@@ -20,7 +21,7 @@ MAX_SLIDERS = 12
 SOURCE_LABELS = {"Learned (shipped + yours)": "learned", "GANSpace (PCA of w)": "ganspace",
                  "SeFa (closed form)": "sefa"}
 LAYER_CHOICES = list(LAYER_PRESETS) + ["custom"]
-EDITABLE_SPACES = ("w", "w+")  # StyleGAN2 latents; BigGAN's z goes to Augment
+EDITABLE_SPACES = W_SPACES  # StyleGAN2 latents; BigGAN's z goes to Augment
 
 
 def directions(ctx: AppContext, session: str, item: StoredLatent, source: str,

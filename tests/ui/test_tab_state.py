@@ -93,3 +93,12 @@ def test_biggan_classes_are_listed_for_search_and_a_missing_model_offers_auto(ct
     classes = augment_tab.class_choices(ctx, "s", "toyobjects-64")
     assert classes[0] == "auto" and len(classes) == 1 + ctx.lab("s", "toyobjects-64").model.num_classes
     assert augment_tab.class_choices(ctx, "s", "biggan-deep-256") == ["auto"]
+
+
+def test_the_project_tab_offers_exactly_the_library_s_methods_spaces_and_settings():
+    from ganlab.invert.methods import METHODS, SPACES
+    from ganlab.invert.projector import SETTINGS
+
+    assert sorted(set(project_tab.SPACES.values())) == sorted(SPACES)
+    assert {method for method, _ in project_tab.METHODS.values()} == set(METHODS)
+    assert {settings for _, settings in project_tab.METHODS.values()} <= set(SETTINGS)
