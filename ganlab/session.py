@@ -14,10 +14,12 @@ import os
 import re
 import secrets
 import shutil
+import sqlite3
 import threading
 import time
 import uuid
 import zipfile
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -100,8 +102,9 @@ class LatentStore:
     """The latents of one browser session; names are unique, the oldest go past `max_items`.
 
     With a `folder`, every change is also written there (one `.npz` per latent, written whole, and an
-    `index.json` of names and files), so `LatentStore.load(folder)` brings the session back after a
-    restart. The photo a face was aligned from is not kept on disk.
+    SQLite index of names and files, changed in one transaction), so `LatentStore.load(folder)` brings
+    the session back after a restart, a kill -9 included. The photo a face was aligned from is not kept
+    on disk.
     """
 
     def __init__(self, max_items: int = 64, folder: Path | None = None):
@@ -116,13 +119,8 @@ class LatentStore:
     def load(cls, folder: Path, max_items: int = 64) -> "LatentStore":
         """The store saved in `folder`; files that cannot be read are left out, not fatal."""
         store = cls(max_items, folder)
-        try:
-            entries = json.loads((folder / INDEX_FILE).read_text())["items"]
-        except (OSError, ValueError, KeyError, TypeError):
-            return store
-        for entry in entries[-max_items:]:
+        for name, file in _read_index(folder)[-max_items:]:
             try:
-                name, file = str(entry["name"]), str(entry["file"])
                 if not _SAFE_FILE.match(file):
                     continue
                 arrays = read_npz(folder / file)
@@ -133,9 +131,17 @@ class LatentStore:
         return store
 
     def _save_index(self) -> None:
-        if self.folder is not None:
-            entries = [{"name": n, "file": self._files[n]} for n in self._items if n in self._files]
-            write_atomically(self.folder / INDEX_FILE, json.dumps({"version": 1, "items": entries}))
+        """The index as the store is now, in one transaction: a reader (or a restart after a crash)
+        sees the whole change or none of it."""
+        if self.folder is None:
+            return
+        rows = [(i, n, self._files[n]) for i, n in enumerate(self._items) if n in self._files]
+        with closing(sqlite3.connect(self.folder / INDEX_DB)) as db, db:
+            db.execute("CREATE TABLE IF NOT EXISTS latents (position INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+                       "file TEXT NOT NULL)")
+            db.execute("DELETE FROM latents")
+            db.executemany("INSERT INTO latents VALUES (?, ?, ?)", rows)
+        (self.folder / LEGACY_INDEX).unlink(missing_ok=True)
 
     def _save_latent(self, latent: StoredLatent) -> None:
         if self.folder is not None:
@@ -405,7 +411,22 @@ def _from_official(w: torch.Tensor, model: GanModel, model_id: str, name: str, s
                         source=source)
 
 
-INDEX_FILE = "index.json"
+INDEX_DB = "index.sqlite"
+LEGACY_INDEX = "index.json"  # what stores written before the SQLite index hold
+
+
+def _read_index(folder: Path) -> list[tuple[str, str]]:
+    """(name, file) of a stored session's latents, oldest first; [] when the index cannot be read."""
+    if (folder / INDEX_DB).is_file():
+        try:
+            with closing(sqlite3.connect(f"file:{folder / INDEX_DB}?mode=ro", uri=True)) as db:
+                return [(str(n), str(f)) for n, f in db.execute("SELECT name, file FROM latents ORDER BY position")]
+        except sqlite3.Error:
+            return []
+    try:
+        return [(str(e["name"]), str(e["file"])) for e in json.loads((folder / LEGACY_INDEX).read_text())["items"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
 PERSISTENT_PREFIX = "browser-"  # session ids of browsers that keep a token: their stores are kept on disk
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
 _SAFE_FILE = re.compile(r"^[0-9a-f]{32}\.npz$")

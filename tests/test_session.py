@@ -197,7 +197,7 @@ def test_text_arrays_and_oversized_numbers_are_refused_with_a_message(model, tmp
 
 
 def test_a_saved_store_comes_back_whole_after_a_restart(model, tmp_path):
-    from ganlab.session import INDEX_FILE
+    from ganlab.session import INDEX_DB
 
     folder = tmp_path / "session"
     folder.mkdir()
@@ -212,9 +212,37 @@ def test_a_saved_store_comes_back_whole_after_a_restart(model, tmp_path):
     assert back.names() == store.names() == ["gamma", "renamed"]
     got = back.get("renamed")
     assert torch.equal(got.tensor, a.tensor) and got.metrics == {"psnr": 20.5} and got.thumbnail[0, 0, 0] == 7
-    assert len(list(folder.glob("*.npz"))) == 2 and (folder / INDEX_FILE).is_file()
+    assert len(list(folder.glob("*.npz"))) == 2 and (folder / INDEX_DB).is_file()
     back.add(StoredLatent("delta", "toyfaces-64", "w+", _ws(model, 4)), model)
     assert LatentStore.load(folder).names() == ["gamma", "renamed", "delta"]
+
+
+def test_a_store_saved_with_the_json_index_is_read_and_moves_to_sqlite(model, tmp_path):
+    import json
+
+    from ganlab.session import INDEX_DB, LEGACY_INDEX, latent_to_npz_bytes
+
+    folder = tmp_path / "old-session"
+    folder.mkdir()
+    item = StoredLatent("from before", "toyfaces-64", "w+", _ws(model, 5))
+    (folder / ("a" * 32 + ".npz")).write_bytes(latent_to_npz_bytes(item))
+    (folder / LEGACY_INDEX).write_text(json.dumps({"version": 1, "items": [{"name": "from before",
+                                                                            "file": "a" * 32 + ".npz"}]}))
+    store = LatentStore.load(folder)
+    assert store.names() == ["from before"]
+    store.add(StoredLatent("new", "toyfaces-64", "w+", _ws(model, 6)), model)
+    assert (folder / INDEX_DB).is_file() and not (folder / LEGACY_INDEX).exists()
+    assert LatentStore.load(folder).names() == ["from before", "new"]
+
+
+def test_a_damaged_index_loses_the_listing_not_the_app(model, tmp_path):
+    from ganlab.session import INDEX_DB
+
+    folder = tmp_path / "session"
+    folder.mkdir()
+    LatentStore(folder=folder).add(StoredLatent("x", "toyfaces-64", "w+", _ws(model)), model)
+    (folder / INDEX_DB).write_bytes(b"this is no database" * 10)
+    assert LatentStore.load(folder).names() == []
 
 
 def test_only_browser_sessions_are_kept_on_disk_and_old_ones_are_swept(model, tmp_path):
