@@ -8,6 +8,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import gc
 import os
 import sys
 from pathlib import Path
@@ -106,7 +107,9 @@ def limit_arenas(arenas: int = 2) -> bool:
 
 
 def release_memory() -> None:
-    """Hand memory kept by `tune_allocator` back to the OS (after a long job ends)."""
+    """Free what only reference cycles still hold, then hand the allocator's free memory back to the OS
+    (after a long job ends, or a visitor's session is dropped)."""
+    gc.collect()
     libc = _libc()
     if libc is not None:
         libc.malloc_trim(0)

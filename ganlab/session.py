@@ -448,11 +448,11 @@ class SessionRegistry:
     def __init__(self, idle_seconds: float = 6 * 3600, max_sessions: int = 500, max_latents: int = 64,
                  root: Path | None = None, keep_days: float = 7.0):
         """`root`: where the stores of browser sessions (ids from `persistent_id`) are kept across
-        restarts; those not used for `keep_days` are deleted. `on_expire(session_id)`, when set, is
-        called (outside the lock) for each session dropped for being idle or over the count."""
+        restarts; those not used for `keep_days` are deleted. `on_expire(session_ids)`, when set, is
+        called (outside the lock) with the sessions one sweep dropped for being idle or over the count."""
         self.idle_seconds, self.max_sessions, self.max_latents = idle_seconds, max_sessions, max_latents
         self.root, self.keep_days = root, keep_days
-        self.on_expire: Callable[[str], None] | None = None
+        self.on_expire: Callable[[list[str]], None] | None = None
         self._stores: dict[str, LatentStore] = {}
         self._lock = threading.Lock()
         self._swept_disk = 0.0
@@ -462,9 +462,8 @@ class SessionRegistry:
         with self._lock:
             expired = self._sweep(keep=session_id)
             store = self._get(session_id)
-        for sid in expired:
-            if self.on_expire is not None:
-                self.on_expire(sid)
+        if expired and self.on_expire is not None:
+            self.on_expire(expired)
         return store
 
     def _get(self, session_id: str) -> LatentStore:

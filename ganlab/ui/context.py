@@ -64,9 +64,11 @@ class AppContext:
         self.pool = ModelPool(lambda model_id: load_model(self.registry, model_id))
         self.sessions.on_expire = self._expire
 
-    def _expire(self, session_id: str) -> None:
-        """A session idle past the registry's limit (its page may never have said goodbye)."""
-        self.forget(session_id)
+    def _expire(self, session_ids: list[str]) -> None:
+        """Sessions idle past the registry's limit (their pages may never have said goodbye); the memory
+        they held goes back to the OS once for the whole sweep."""
+        for session_id in session_ids:
+            self.forget(session_id)
         release_memory()
 
     def visit(self, session_id: str) -> Visit:
