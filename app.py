@@ -7,7 +7,7 @@ import os
 import gradio as gr
 
 from ganlab import settings
-from ganlab.runtime import limit_arenas, tune_threads
+from ganlab.runtime import limit_arenas, map_large_blocks, tune_threads
 from ganlab.session import SessionRegistry
 from ganlab.ui import align_tab, augment_tab, edit_tab, interpolate_tab, models_tab, project_tab, session_tab
 from ganlab.ui.context import AppContext, bind_browser, session_id, unbind_browser
@@ -65,5 +65,6 @@ if __name__ == "__main__":
     port = int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
     tune_threads()
     limit_arenas()  # handler threads share two malloc arenas: what visitors' work frees is reused or returned
+    map_large_blocks()  # and big buffers go straight back to the OS when freed
     build_app().queue(default_concurrency_limit=1).launch(server_name=host, server_port=port,
                                                           max_file_size=MAX_UPLOAD)

@@ -20,6 +20,7 @@ _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
 _ALLOCATOR_KEEP_BYTES = 1 << 30  # mallopt takes a C int: stay below 2**31
+_SERVER_MMAP_BYTES = 1 << 20
 
 
 def available_cores() -> int:
@@ -104,6 +105,18 @@ def limit_arenas(arenas: int = 2) -> bool:
     """
     libc = _libc()
     return libc is not None and libc.mallopt(_M_ARENA_MAX, arenas) == 1
+
+
+def map_large_blocks(threshold: int = _SERVER_MMAP_BYTES) -> bool:
+    """Give every block over `threshold` its own mapping, returned to the OS the moment it is freed.
+
+    glibc otherwise raises its mapping threshold each time such a block is freed, after which big
+    buffers (a visitor's decoded photo, a frame batch) are carved from the heap, interleaved with small
+    objects that outlive them, and the memory they leave cannot be trimmed. For a server, not for the
+    projection loop (`tune_allocator` does the opposite there). Returns whether it took effect.
+    """
+    libc = _libc()
+    return libc is not None and libc.mallopt(_M_MMAP_THRESHOLD, threshold) == 1
 
 
 def release_memory() -> None:
