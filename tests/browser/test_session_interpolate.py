@@ -12,6 +12,10 @@ pytestmark = pytest.mark.browser
 
 def test_session_samples_then_ten_frame_video_downloads(page, screenshot, tmp_path):
     add_samples(page, [3, 4])
+    page.locator("#session-gallery .thumbnail-item").nth(0).click()  # choosing by picture
+    page.wait_for_function("document.querySelector('#session-latent input')?.value === 'toyfaces-64-seed3'",
+                           timeout=30_000)
+    assert "sample seed 3" in page.inner_text("#session-details")
     screenshot("session_tab")
 
     page.get_by_role("tab", name="Interpolate").click()
