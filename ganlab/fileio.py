@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import threading
 from pathlib import Path
 from typing import Callable
 
@@ -16,7 +17,7 @@ def write_atomically(path: Path | str, data: bytes | str) -> Path:
     never sees half a file, and a file being rewritten from its own contents is safe until the rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")  # one per writer
     try:
         if isinstance(data, str):
             tmp.write_text(data)

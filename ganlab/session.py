@@ -136,11 +136,15 @@ class LatentStore:
         if self.folder is None:
             return
         rows = [(i, n, self._files[n]) for i, n in enumerate(self._items) if n in self._files]
-        with closing(sqlite3.connect(self.folder / INDEX_DB)) as db, db:
-            db.execute("CREATE TABLE IF NOT EXISTS latents (position INTEGER PRIMARY KEY, name TEXT NOT NULL, "
-                       "file TEXT NOT NULL)")
-            db.execute("DELETE FROM latents")
-            db.executemany("INSERT INTO latents VALUES (?, ?, ?)", rows)
+        try:
+            _write_index(self.folder / INDEX_DB, rows)
+        except sqlite3.DatabaseError:  # a damaged index file: this store knows the whole listing, so anew
+            (self.folder / INDEX_DB).unlink(missing_ok=True)
+            try:
+                _write_index(self.folder / INDEX_DB, rows)
+            except sqlite3.Error as err:  # e.g. a full disk
+                raise GanlabError(f"this session's saved latents could not be updated ({err}); what is "
+                                  "stored still works until the page is closed") from None
         (self.folder / LEGACY_INDEX).unlink(missing_ok=True)
 
     def _save_latent(self, latent: StoredLatent) -> None:
@@ -415,18 +419,44 @@ INDEX_DB = "index.sqlite"
 LEGACY_INDEX = "index.json"  # what stores written before the SQLite index hold
 
 
+def _write_index(path: Path, rows: list[tuple[int, str, str]]) -> None:
+    """The index as `rows`, in one transaction: the table, its rows and nothing else change together."""
+    with closing(sqlite3.connect(path, isolation_level=None)) as db:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("CREATE TABLE IF NOT EXISTS latents (position INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+                       "file TEXT NOT NULL)")
+            db.execute("DELETE FROM latents")
+            db.executemany("INSERT INTO latents VALUES (?, ?, ?)", rows)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+
 def _read_index(folder: Path) -> list[tuple[str, str]]:
-    """(name, file) of a stored session's latents, oldest first; [] when the index cannot be read."""
+    """(name, file) of a stored session's latents, oldest first. The SQLite index (opened for writing, so
+    that a change a kill interrupted is rolled back), else the JSON index of older versions, else, when
+    neither can be read, the latent files themselves in the order they were written."""
     if (folder / INDEX_DB).is_file():
         try:
-            with closing(sqlite3.connect(f"file:{folder / INDEX_DB}?mode=ro", uri=True)) as db:
-                return [(str(n), str(f)) for n, f in db.execute("SELECT name, file FROM latents ORDER BY position")]
+            with closing(sqlite3.connect(folder / INDEX_DB)) as db:
+                rows = [(str(n), str(f)) for n, f in db.execute("SELECT name, file FROM latents ORDER BY position")]
+            if rows or not (folder / LEGACY_INDEX).is_file():  # (the JSON goes once the move committed)
+                return rows
         except sqlite3.Error:
-            return []
+            pass
     try:
         return [(str(e["name"]), str(e["file"])) for e in json.loads((folder / LEGACY_INDEX).read_text())["items"]]
     except (OSError, ValueError, KeyError, TypeError):
-        return []
+        pass
+    found = []
+    for path in sorted((p for p in folder.glob("*.npz") if _SAFE_FILE.match(p.name)), key=lambda p: p.stat().st_mtime):
+        try:
+            found.append((str(json.loads(str(read_npz(path)["meta"]))["name"]), path.name))
+        except (GanlabError, KeyError, TypeError, ValueError, OSError):
+            continue
+    return found
 PERSISTENT_PREFIX = "browser-"  # session ids of browsers that keep a token: their stores are kept on disk
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
 _SAFE_FILE = re.compile(r"^[0-9a-f]{32}\.npz$")

@@ -235,14 +235,39 @@ def test_a_store_saved_with_the_json_index_is_read_and_moves_to_sqlite(model, tm
     assert LatentStore.load(folder).names() == ["from before", "new"]
 
 
-def test_a_damaged_index_loses_the_listing_not_the_app(model, tmp_path):
+def test_a_damaged_index_is_rebuilt_from_the_latent_files(model, tmp_path):
+    import os
+
     from ganlab.session import INDEX_DB
 
     folder = tmp_path / "session"
     folder.mkdir()
-    LatentStore(folder=folder).add(StoredLatent("x", "toyfaces-64", "w+", _ws(model)), model)
+    store = LatentStore(folder=folder)
+    for i, name in enumerate(["first", "second"]):
+        store.add(StoredLatent(name, "toyfaces-64", "w+", _ws(model, i)), model)
+    for i, path in enumerate(sorted(folder.glob("*.npz"), key=lambda p: store._files["first"] != p.name)):
+        os.utime(path, (1000 + i, 1000 + i))  # the order they were written in
     (folder / INDEX_DB).write_bytes(b"this is no database" * 10)
-    assert LatentStore.load(folder).names() == []
+    back = LatentStore.load(folder)
+    assert back.names() == ["first", "second"]
+    back.add(StoredLatent("third", "toyfaces-64", "w+", _ws(model, 3)), model)  # writes a sound index anew
+    assert LatentStore.load(folder).names() == ["first", "second", "third"]
+
+
+def test_an_interrupted_move_from_the_json_index_keeps_the_json_listing(model, tmp_path):
+    import json
+    import sqlite3
+
+    from ganlab.session import INDEX_DB, LEGACY_INDEX, latent_to_npz_bytes
+
+    folder = tmp_path / "old-session"
+    folder.mkdir()
+    (folder / ("c" * 32 + ".npz")).write_bytes(latent_to_npz_bytes(StoredLatent("kept", "toyfaces-64", "w+",
+                                                                                 _ws(model, 7))))
+    (folder / LEGACY_INDEX).write_text(json.dumps({"version": 1, "items": [{"name": "kept", "file": "c" * 32 + ".npz"}]}))
+    with sqlite3.connect(folder / INDEX_DB) as db:  # a table made, then the process died before its rows
+        db.execute("CREATE TABLE latents (position INTEGER PRIMARY KEY, name TEXT NOT NULL, file TEXT NOT NULL)")
+    assert LatentStore.load(folder).names() == ["kept"]
 
 
 def test_only_browser_sessions_are_kept_on_disk_and_old_ones_are_swept(model, tmp_path):
