@@ -77,15 +77,13 @@ def _split(position: float, n_keys: int) -> tuple[int, float]:
 
 def latent_path(model: GanModel, items: list[StoredLatent], positions: np.ndarray
                 ) -> tuple[torch.Tensor, torch.Tensor | None, str]:
-    """(latent at each position, class vectors or None, their space): ws are blended linearly (StyleGAN2's
-    W is close to flat), a Gaussian z spherically (a straight line through it passes too near the origin)."""
+    """(latent at each position, class vectors or None, their space): a model with a W space blends ws
+    linearly (every latent, z included, mapped to ws first: W is close to flat); a model with z alone
+    (BigGAN) blends z spherically (a straight line through a Gaussian passes too near the origin)."""
     model_ids = {i.model_id for i in items}
     if len(model_ids) > 1:
         raise GanlabError(f"all latents must come from one model; these come from {sorted(model_ids)}")
-    spaces = {"z" if i.space == "z" else "w+" for i in items}
-    if len(spaces) > 1:
-        raise GanlabError("the latents mix z with w/w+: interpolate latents of one kind")
-    if spaces == {"w+"}:
+    if "w+" in model.spaces:
         keys = [model.to_ws(i.tensor, i.space) for i in items]
         parts = [_split(p, len(keys)) for p in positions]
         return torch.cat([torch.lerp(keys[i], keys[i + 1], t) for i, t in parts]), None, "w+"

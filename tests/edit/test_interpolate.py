@@ -77,3 +77,11 @@ def test_frame_counts_outside_the_cap_are_refused():
         keyframe_positions(2, MAX_FRAMES + 1)
     with pytest.raises(GanlabError, match="2 to"):
         keyframe_positions(2, 1)
+
+
+def test_stylegan2_z_latents_are_mapped_and_blended_in_w_plus(faces):
+    z = StoredLatent("z", "toyfaces-64", "z", faces.sample_z(1, seed=3))
+    w = StoredLatent("w", "toyfaces-64", "w+", _ws(faces, 4))
+    path, c, space = latent_path(faces, [z, w], keyframe_positions(2, 3))
+    assert space == "w+" and c is None and path.shape == (3, faces.num_ws, faces.w_dim)
+    assert torch.allclose(path[0], faces.to_ws(z.tensor, "z")[0].cpu(), atol=1e-5)
