@@ -6,6 +6,7 @@ Real models download on first use and are cached (`GANLAB_CACHE`); bundled demo 
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 from dataclasses import dataclass, field
@@ -154,7 +155,10 @@ class Registry:
             location = _check_public_url(location)
         is_remote = bool(re.match(r"^https?://", location))
         stem = Path(location.rstrip("/")).name.rsplit(".", 1)[0] or "model"
-        model_id = model_id or "user-" + re.sub(r"[^A-Za-z0-9_.-]+", "-", stem)
+        # a session's models carry a mark of it, so two visitors adding the same file never meet on an id
+        # (a restart gives each back the ids its latents name)
+        mark = "-" + hashlib.sha256(owner.encode()).hexdigest()[:4] if owner else ""
+        model_id = model_id or "user-" + re.sub(r"[^A-Za-z0-9_.-]+", "-", stem) + mark
         common = dict(title=f"{stem} (added)", kind="unknown", resolution=0, licence="as supplied by the user",
                       description="added by this session" if owner else f"added from {location}", owner=owner)
         if is_remote:

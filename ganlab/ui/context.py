@@ -76,15 +76,20 @@ class AppContext:
         self.sessions.get(session_id)  # the idle clock restarts (and idle sessions are swept)
         with self._lock:
             visit = self._visits.get(session_id)
-            if visit is None:
+            fresh = visit is None
+            if fresh:
                 visit = self._visits[session_id] = Visit(folder=self.sessions.folder_of(session_id))
-            return visit
+        if fresh:  # a reload, a restart, or a page open past its session's idle limit
+            self._restore_models(session_id, visit)
+        return visit
 
     def restore(self, session_id: str) -> None:
-        """When a browser comes back (a reload, or after a restart): the models it added are there again,
-        under the ids its latents name. One that can no longer be added (its file gone, or not allowed in
-        public mode) is left out."""
-        visit = self.visit(session_id)
+        """When a page loads: its session's state, with the models it added (see `_restore_models`)."""
+        self.visit(session_id)
+
+    def _restore_models(self, session_id: str, visit: Visit) -> None:
+        """The models a session added are there again, under the ids its latents name. One that can no
+        longer be added (its file gone, or not allowed in public mode) is left out."""
         for model_id, location in visit.added_models().items():
             if model_id not in self.registry.specs:
                 uploaded = visit.uploaded_path(location)
@@ -116,6 +121,14 @@ class AppContext:
         self.sessions.drop(session_id)
         for model_id in self.registry.remove_owned_by(session_id):
             self.pool.evict(model_id)
+
+    def remove_model(self, session_id: str, model_id: str) -> None:
+        """A model the session added goes: from the lists, the pool, its saved note and its uploaded file."""
+        if self.registry.get(model_id, viewer=session_id).owner != session_id:
+            raise GanlabError(f"'{model_id}' is one of the lab's models: only models you added can be removed")
+        self.registry.remove(model_id)
+        self.pool.evict(model_id)
+        self.visit(session_id).forget_model(model_id)
 
     def edit_renderer(self, session_id: str, item: StoredLatent) -> EditRenderer:
         """The renderer of the latent the session edits: the original is rendered once, and each slider

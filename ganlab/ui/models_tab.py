@@ -59,17 +59,25 @@ def add_upload(ctx: AppContext, path: str, session: str = ""):
     visit = ctx.visit(session)
     visit.check_room_for_a_model()
     kept = visit.keep_upload(Path(path), upload_name(path) or "checkpoint.pkl")
-    spec = ctx.registry.add(str(kept), model_id="user-" + kept.stem, owner=session, uploaded=True)
+    spec = ctx.registry.add(str(kept), owner=session, uploaded=True)
     visit.remember_model(spec.id, UPLOADED + kept.name)
     try:
         ctx.model(session, spec.id)  # read it now: a bad file is said at once, not in another tab
-    except GanlabError:
-        ctx.registry.remove(spec.id)
-        kept.unlink(missing_ok=True)
-        visit.forget_model(spec.id)
+    except Exception:  # whatever went wrong, nothing of it stays: not the entry, the note or the file
+        ctx.remove_model(session, spec.id)
         raise
     gr.Info(f"added {spec.id}: it can be used in every tab of this session")
     return models_table(ctx, session), gr.Dropdown(choices=ctx.model_choices(None, session), value=spec.id)
+
+
+@readable
+def remove_model(ctx: AppContext, model_id: str, session: str = ""):
+    """Remove a model the visitor added (its uploaded file too), freeing room for another."""
+    if not model_id:
+        raise GanlabError("choose one of your models to remove")
+    ctx.remove_model(session, model_id)
+    gr.Info(f"removed {model_id}")
+    return models_table(ctx, session), gr.Dropdown(choices=ctx.model_choices(None, session), value="toyfaces-64")
 
 
 def build(ctx: AppContext) -> None:
@@ -91,7 +99,9 @@ def build(ctx: AppContext) -> None:
             seed = gr.Number(value=0, precision=0, label="Seed")
             truncation = gr.Slider(0.1, 1.0, value=1.0, step=0.05, label="Truncation")
             class_name = gr.Textbox(label="Class (BigGAN models)", placeholder="e.g. golden retriever or 3")
-            go = gr.Button("Generate", variant="primary", elem_id="models-generate")
+            with gr.Row():
+                go = gr.Button("Generate", variant="primary", elem_id="models-generate")
+                drop = gr.Button("Remove this model (yours only)", size="sm", elem_id="models-remove")
         image = gr.Image(label="Sample", type="numpy", elem_id="models-sample", height=320)
     def on_refresh(request: gr.Request):
         return models_table(ctx, session_id(request))
@@ -109,5 +119,10 @@ def build(ctx: AppContext) -> None:
         return add_upload(ctx, path, session_id(request))
 
     upload.upload(on_upload, inputs=upload, outputs=[table, model], show_progress_on=[table])
+
+    def on_remove(model_id: str, request: gr.Request):
+        return remove_model(ctx, model_id, session_id(request))
+
+    drop.click(on_remove, inputs=model, outputs=[table, model], show_progress="hidden")
     go.click(on_generate, inputs=[model, seed, truncation, class_name], outputs=image, concurrency_limit=2,
              show_progress_on=[image])

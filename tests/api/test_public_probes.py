@@ -74,7 +74,7 @@ def test_an_uploaded_checkpoint_that_is_not_one_is_refused_and_not_kept(visitor,
     fake.write_bytes(b"GIF89a" + bytes(200))
     refused(visitor, "/on_upload_1", "weights.pkl is not a pickle", path=handle_file(str(fake)))
     table = visitor.predict(api_name="/on_refresh")
-    assert "user-weights" not in json.dumps(table)
+    assert "user-weights" not in json.dumps(table)  # (ids of added models start with user-<file name>)
 
 
 def test_huge_layer_ranges_magnitude_lists_and_pixel_counts_are_refused(visitor, tmp_path):

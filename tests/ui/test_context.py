@@ -166,3 +166,22 @@ def test_a_session_keeps_only_its_latest_download_folders():
     assert [f.exists() for f in folders] == [False] * 3 + [True] * MAX_TEMP_DIRS
     visit.end()
     assert not any(f.exists() for f in folders)
+
+
+def test_a_page_open_past_its_session_s_idle_limit_finds_its_models_again(tmp_path, monkeypatch):
+    import time
+
+    from ganlab.session import SessionRegistry, new_token, persistent_id
+    from ganlab.settings import assets_dir
+    from ganlab.ui.models_tab import add_model
+
+    monkeypatch.setenv("GANLAB_OFFLINE", "1")
+    sid = persistent_id(new_token())
+    ctx = AppContext(sessions=SessionRegistry(idle_seconds=0.05, root=tmp_path))
+    add_model(ctx, str(assets_dir() / "models" / "toyfaces-64"), sid)
+    (model_id,) = ctx.visit(sid).added_models()
+    time.sleep(0.1)
+    ctx.visit("someone else")  # sweeps: the session is forgotten, its model with it
+    assert model_id not in ctx.registry.specs
+    ctx.visit(sid)  # the page's next event brings the session back, and its model
+    assert ctx.model(sid, model_id).resolution == 64

@@ -6,7 +6,7 @@ import gradio as gr
 import pytest
 
 from ganlab.ui.context import AppContext
-from ganlab.ui.models_tab import add_model, add_upload, models_table, preview
+from ganlab.ui.models_tab import add_model, add_upload, models_table, preview, remove_model
 
 
 @pytest.fixture
@@ -68,7 +68,8 @@ def test_a_public_app_accepts_an_allowed_https_url_and_the_operator_can_extend_t
         add_model(ctx, "https://mirror.example.org/ffhq.pkl", "a")
     monkeypatch.setenv("GANLAB_ALLOWED_HOSTS", "mirror.example.org")
     add_model(ctx, "https://mirror.example.org/ffhq.pkl", "a")
-    assert {"user-network", "user-ffhq"} <= {row[0] for row in models_table(ctx, "a")}
+    added = {row[0].rsplit("-", 1)[0] for row in models_table(ctx, "a") if row[0].startswith("user-")}
+    assert added == {"user-network", "user-ffhq"}
 
 
 def test_a_model_a_visitor_adds_is_theirs_alone_and_ends_with_their_session(ctx):
@@ -78,16 +79,23 @@ def test_a_model_a_visitor_adds_is_theirs_alone_and_ends_with_their_session(ctx)
     folder = str(assets_dir() / "models" / "toyfaces-64")
     add_model(ctx, folder, "alice")
     add_model(ctx, folder, "alice")  # the same name again: a second entry, nothing replaced
+    add_model(ctx, folder, "bob")    # and another visitor's own entry, under an id of theirs
     mine = {row[0] for row in models_table(ctx, "alice")} - {row[0] for row in models_table(ctx)}
-    assert mine == {"user-toyfaces-64", "user-toyfaces-64-2"}
-    assert not mine & {row[0] for row in models_table(ctx, "bob")}
-    assert ("user-toyfaces-64", "user-toyfaces-64") in ctx.model_choices("stylegan2", "alice")
-    assert "user-toyfaces-64" not in {mid for _, mid in ctx.model_choices("stylegan2", "bob")}
-    assert ctx.model("alice", "user-toyfaces-64").resolution == 64
-    with pytest.raises(GanlabError, match="unknown model 'user-toyfaces-64'"):
-        ctx.model("bob", "user-toyfaces-64")
+    first = min(mine, key=len)
+    assert len(mine) == 2 and first.startswith("user-toyfaces-64-") and first + "-2" in mine
+    bobs = {row[0] for row in models_table(ctx, "bob")} - {row[0] for row in models_table(ctx)}
+    assert len(bobs) == 1 and not mine & bobs
+    assert (first, first) in ctx.model_choices("stylegan2", "alice")
+    assert first not in {mid for _, mid in ctx.model_choices("stylegan2", "bob")}
+    assert ctx.model("alice", first).resolution == 64
+    with pytest.raises(GanlabError, match=f"unknown model '{first}'"):
+        ctx.model("bob", first)
     with pytest.raises(gr.Error, match="unknown model"):
-        preview(ctx, "user-toyfaces-64", 0, 1.0, "", "bob")
+        preview(ctx, first, 0, 1.0, "", "bob")
+    with pytest.raises(gr.Error, match="only models you added"):
+        remove_model(ctx, "toyfaces-64", "alice")
+    remove_model(ctx, first + "-2", "alice")
+    assert {row[0] for row in models_table(ctx, "alice")} - {row[0] for row in models_table(ctx)} == {first}
     ctx.forget("alice")
     assert not mine & {row[0] for row in models_table(ctx, "alice")}
     assert all(mid not in mine for mid, _, _ in ctx.pool.loaded())
@@ -110,13 +118,17 @@ def test_a_public_app_takes_an_uploaded_checkpoint_for_that_visitor_only(ctx, mo
     upload.parent.mkdir()
     shutil.copyfile(golden_dir / "stylegan2_ada" / "tiny_snapshot.pkl", upload)
     table, dropdown = add_upload(ctx, str(upload), "visitor")
-    row = next(r for r in table if r[0] == "user-tiny_snapshot")
+    row = next(r for r in table if r[0].startswith("user-tiny_snapshot"))
     assert "uploaded in this session" in row[4] and ctx.model("visitor", row[0]).kind == "stylegan2"
     assert not any(str(tmp_path) in str(cell) for r in table for cell in r)
-    picture = preview(ctx, "user-tiny_snapshot", 1, 1.0, "", "visitor")
+    picture = preview(ctx, row[0], 1, 1.0, "", "visitor")
     assert picture.ndim == 3 and picture.std() > 0
     with pytest.raises(gr.Error, match="unknown model"):
-        preview(ctx, "user-tiny_snapshot", 1, 1.0, "", "someone else")
+        preview(ctx, row[0], 1, 1.0, "", "someone else")
+    kept = ctx.visit("visitor").uploaded_path(ctx.visit("visitor").added_models()[row[0]])
+    assert kept.is_file()
+    remove_model(ctx, row[0], "visitor")  # its file goes with it
+    assert not kept.exists() and ctx.visit("visitor").added_models() == {}
 
 
 def test_an_uploaded_file_that_is_not_a_checkpoint_is_refused_without_server_paths(ctx, monkeypatch, tmp_path):
@@ -126,7 +138,8 @@ def test_an_uploaded_file_that_is_not_a_checkpoint_is_refused_without_server_pat
     with pytest.raises(gr.Error) as err:
         add_upload(ctx, str(fake), "visitor")
     assert "weights.pkl" in str(err.value) and str(tmp_path) not in str(err.value)
-    assert "user-weights" not in {r[0] for r in models_table(ctx, "visitor")}
+    assert not any(r[0].startswith("user-weights") for r in models_table(ctx, "visitor"))
+    assert ctx.visit("visitor").added_models() == {}
     text = tmp_path / "notes.txt"
     text.write_text("hello")
     with pytest.raises(gr.Error, match="not a checkpoint file"):
@@ -143,4 +156,23 @@ def test_an_uploaded_checkpoint_comes_back_after_a_restart(monkeypatch, tmp_path
                str(golden_dir / "stylegan2_ada" / "tiny_snapshot.pkl"), sid)
     after = AppContext(sessions=SessionRegistry(root=tmp_path / "state"))  # a new process
     after.restore(sid)
-    assert after.model(sid, "user-tiny_snapshot").resolution > 0
+    (model_id,) = after.visit(sid).added_models()
+    assert model_id.startswith("user-tiny_snapshot") and after.model(sid, model_id).resolution > 0
+
+
+def test_a_session_without_a_saved_token_has_the_same_limits(ctx, monkeypatch, tmp_path, golden_dir):
+    from ganlab.ui import visit as visits
+
+    monkeypatch.setattr(visits, "MAX_MODELS", 2)
+    pkl = golden_dir / "stylegan2_ada" / "tiny_snapshot.pkl"
+    monkeypatch.setattr(visits, "MAX_UPLOAD_BYTES", pkl.stat().st_size * 3 // 2)
+    add_upload(ctx, str(pkl), "api-client")
+    with pytest.raises(gr.Error, match="uploads would pass"):  # the quota counts what was kept before
+        add_upload(ctx, str(pkl), "api-client")
+    add_model(ctx, str(tmp_path), "api-client")
+    with pytest.raises(gr.Error, match="at most 2 models"):
+        add_model(ctx, str(tmp_path), "api-client")
+    for _ in range(10):  # making downloads does not delete the uploaded checkpoint
+        ctx.visit("api-client").temp_dir()
+    (upload_id,) = [m for m in ctx.visit("api-client").added_models() if m.startswith("user-tiny_snapshot")]
+    assert ctx.model("api-client", upload_id).resolution > 0
