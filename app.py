@@ -13,7 +13,6 @@ from ganlab.ui import align_tab, augment_tab, edit_tab, interpolate_tab, models_
 from ganlab.ui.context import AppContext, bind_browser, session_id, unbind_browser
 
 
-MAX_UPLOAD = "100mb"  # a 6000x4000 photo as PNG fits; larger uploads get Gradio's size message
 
 
 def build_app(ctx: AppContext | None = None) -> gr.Blocks:
@@ -67,4 +66,4 @@ if __name__ == "__main__":
     limit_arenas()  # handler threads share two malloc arenas: what visitors' work frees is reused or returned
     map_large_blocks()  # and big buffers go straight back to the OS when freed
     build_app().queue(default_concurrency_limit=1).launch(server_name=host, server_port=port,
-                                                          max_file_size=MAX_UPLOAD)
+                                                          max_file_size=f"{settings.max_upload_mb()}mb")

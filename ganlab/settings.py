@@ -49,6 +49,13 @@ def host_allowed(host: str | None) -> bool:
     return bool(host) and any(host == h or host.endswith("." + h) for h in public_hosts())
 
 
+def max_upload_mb() -> int:
+    """The largest file a visitor may upload: `GANLAB_MAX_UPLOAD_MB`, else 100 MB (a 6000x4000 photo as PNG
+    fits; so do 256-px StyleGAN2 checkpoints, while a 1024-px one needs about 400)."""
+    given = os.environ.get("GANLAB_MAX_UPLOAD_MB", "").strip()
+    return int(given) if given.isdigit() and int(given) > 0 else 100
+
+
 def max_download_bytes() -> int | None:
     """The largest checkpoint download allowed: `GANLAB_MAX_DOWNLOAD_MB`, else 4 GB in public mode (the real
     models are a few hundred MB), else no limit."""
