@@ -9,19 +9,25 @@ from tests.browser.conftest import add_samples
 pytestmark = pytest.mark.browser
 
 
-def test_moving_a_slider_changes_the_edited_image(page, screenshot):
-    add_samples(page, [0])
-    page.get_by_role("tab", name="Edit").click()
+def _move_first_ganspace_slider(page, value: str) -> str:
+    """Show GANSpace sliders, set the first to `value`, wait for the edited picture; returns its src."""
     page.get_by_text("GANSpace (PCA of w)").click()
     page.wait_for_function("document.querySelector('#edit-slider-0')?.innerText.includes('ganspace')",
                            timeout=120_000)
     page.wait_for_selector("#edit-view img", timeout=60_000)
     before = page.get_attribute("#edit-view img", "src")
     number = page.locator("#edit-slider-0 input[type=number]")
-    number.fill("4")
+    number.fill(value)
     number.press("Enter")
     page.wait_for_function(
         "(b) => document.querySelector('#edit-view img')?.getAttribute('src') !== b", arg=before, timeout=60_000)
+    return page.get_attribute("#edit-view img", "src")
+
+
+def test_moving_a_slider_changes_the_edited_image(page, screenshot):
+    add_samples(page, [0])
+    page.get_by_role("tab", name="Edit").click()
+    _move_first_ganspace_slider(page, "4")
     screenshot("edit_tab")
 
 
@@ -59,17 +65,7 @@ def test_the_edit_tab_keeps_its_latent_and_sliders_when_reopened_and_lists_a_sav
                            timeout=60_000)
     page.click("#edit-latent input")  # choose the older latent, not the newest the tab opened with
     page.locator("#edit-latent [role=option][aria-label='toyfaces-64-seed0']").click()
-    page.get_by_text("GANSpace (PCA of w)").click()
-    page.wait_for_function("document.querySelector('#edit-slider-0')?.innerText.includes('ganspace')",
-                           timeout=120_000)
-    page.wait_for_selector("#edit-view img", timeout=60_000)
-    before = page.get_attribute("#edit-view img", "src")
-    number = page.locator("#edit-slider-0 input[type=number]")
-    number.fill("3")
-    number.press("Enter")
-    page.wait_for_function(
-        "(b) => document.querySelector('#edit-view img')?.getAttribute('src') !== b", arg=before, timeout=60_000)
-    edited = page.get_attribute("#edit-view img", "src")
+    edited = _move_first_ganspace_slider(page, "3")
 
     page.fill("#edit-save-name textarea", "smiling")
     page.click("#edit-save")
@@ -84,6 +80,6 @@ def test_the_edit_tab_keeps_its_latent_and_sliders_when_reopened_and_lists_a_sav
     page.get_by_role("tab", name="Edit").click()
     page.wait_for_timeout(2000)  # time for a refresh that would wrongly reset the tab to show itself
     assert page.input_value("#edit-latent input") == "toyfaces-64-seed0"
-    assert number.input_value() == "3"
+    assert page.locator("#edit-slider-0 input[type=number]").input_value() == "3"
     assert page.get_attribute("#edit-view img", "src") == edited
     screenshot("edit_tab_reopened")
