@@ -173,7 +173,7 @@ def main() -> None:
                   f"peak {max(peak):.0f} MB resident, {busy_disk:.1f} MB on disk")
             time.sleep(args.idle + 2)
             visitor_touch(url)
-            time.sleep(2)
+            time.sleep(args.idle / 2 + 2)  # Gradio sweeps its upload cache every idle/2 s (files older than idle)
             final_rss, _ = rss_mb(proc.pid)
             final_disk = folder_mb(*folders)
             print(f"after expiry: {final_rss:.0f} MB resident ({100 * (final_rss / base_rss - 1):+.1f}% of the "
