@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
 import sys
 from pathlib import Path
 
@@ -520,6 +521,9 @@ class _Help(argparse.ArgumentDefaultsHelpFormatter):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ganlab", description="GAN inversion and latent editing lab")
+    parser.add_argument("--models", action="append", default=[], metavar="FILE",
+                        help="a models file (ganlab/models/data/models.json's format) that adds models or changes "
+                             "their sources, e.g. a mirror; may be given more than once (also: GANLAB_MODELS)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("models", help="list models and whether their weights are present")
@@ -694,6 +698,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.models:  # read by every Registry made from here on, as GANLAB_MODELS is
+        os.environ["GANLAB_MODELS"] = os.pathsep.join(
+            [p for p in os.environ.get("GANLAB_MODELS", "").split(os.pathsep) if p] + args.models)
     _tune_runtime(args)
     try:
         return args.func(args)

@@ -123,6 +123,36 @@ def fetch_url(url: str, model: str, filename: str | None = None) -> Path:
     return target
 
 
+def verified(path: Path, model: str, size: int | None = None, sha256: str | None = None) -> Path:
+    """`path`, once its size and sha256 are what the registry says (the digest is remembered beside the
+    file, so a large checkpoint is hashed once). A file that differs is deleted when it was a download."""
+    actual_size = path.stat().st_size
+    why = ""
+    if size is not None and actual_size != size:
+        why = f"{path.name} is {actual_size} bytes, but the model's file has {size}"
+    elif sha256:
+        mark = path.with_name(path.name + ".sha256")
+        digest = mark.read_text().strip() if mark.is_file() else _sha256(path)
+        if digest.lower() != sha256.lower():
+            why = f"{path.name} has sha256 {digest[:12]}..., not the model's {sha256[:12]}..."
+        elif not mark.is_file():
+            mark.write_text(digest)
+    if not why:
+        return path
+    discard(path)
+    raise WeightsUnavailable(model, [f"{path.name} ({why})"], why,
+                             "the file was damaged or replaced at its source; it was not kept: run again to download "
+                             "it afresh, or check the registry entry's sha256")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def discard(path: Path) -> None:
     """Delete a file downloaded by URL (its whole cache entry); anything outside the URL cache is left."""
     root = (settings.cache_dir() / "url").resolve()
@@ -131,21 +161,27 @@ def discard(path: Path) -> None:
         shutil.rmtree(entry, ignore_errors=True)
 
 
-def fetch_first(sources: list[Source], model: str, hint: str | None = None) -> Path:
+def fetch_first(sources: list[Source], model: str, hint: str | None = None, size: int | None = None,
+                sha256: str | None = None) -> Path:
     """The first source that yields the file: cached copies first (no network), then downloads in order.
 
-    `hint` replaces the default advice (download the first URL to its exact cache path).
+    `hint` replaces the default advice (download the first URL to its exact cache path). `size` (bytes)
+    and `sha256`, when known, are checked; a downloaded file that fails them is deleted, not kept.
     """
     for source in sources:
         cached = cached_path(source)
         if cached is not None:
-            return cached
+            return verified(cached, model, size, sha256)
     tried: list[str] = []
+    failures: list[WeightsUnavailable] = []
     for source in sources:
         try:
-            return _fetch(source, model)
+            return verified(_fetch(source, model), model, size, sha256)
         except WeightsUnavailable as err:
             tried += err.tried
+            failures.append(err)
+    if len(failures) == 1:  # one source: its own reason and advice say most
+        raise failures[0]
     reason = OFFLINE_REASON if settings.offline() else "no source could provide the file"
     raise WeightsUnavailable(model, tried, reason, hint or default_hint(sources))
 

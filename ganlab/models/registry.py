@@ -1,5 +1,7 @@
 """Named models: where their weights come from, what they are, and whether they can be used now.
 
+The list is data: `data/models.json`, then the user's own files in the same format (`GANLAB_MODELS`,
+`--models` on the CLI), which add models or change an entry's fields (a mirror, a local copy, a sha256).
 Real models download on first use and are cached (`GANLAB_CACHE`); bundled demo models ship in
 `assets/models/`. Users can add a local checkpoint path or a URL at run time.
 """
@@ -7,9 +9,11 @@ Real models download on first use and are cached (`GANLAB_CACHE`); bundled demo 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -17,13 +21,10 @@ from ganlab import settings
 from ganlab.errors import BadCheckpoint, GanlabError, WeightsUnavailable
 from ganlab.models import download
 from ganlab.models.base import GanModel
-from ganlab.models.biggan import BIN_NAME, CONFIG_NAME, biggan_deep_sources, load_biggan_deep
+from ganlab.models.biggan import load_biggan_files
 from ganlab.models.download import Source
+from ganlab.models.folder import helpers_folder_for
 
-NVIDIA_CDN = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained"
-NVIDIA_LICENCE = "NVIDIA Source Code License-NC: research and non-commercial use only"
-BIGGAN_LICENCE = "Apache-2.0 (DeepMind BigGAN-deep, converted by Hugging Face)"
-OWN_LICENCE = "Same licence as ganlab; trained by the project on procedurally rendered images"
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,8 @@ class ModelSpec:
     bundled: str = ""
     path: str = ""
     files: tuple[tuple[Source, ...], ...] = ()
+    sizes: tuple[int | None, ...] = ()            # per file, when known: checked after download
+    digests: tuple[str | None, ...] = ()          # per file, sha256 when known: checked once, then trusted
 
     def describe_sources(self) -> str:
         if self.bundled:
@@ -67,48 +70,73 @@ def _describe(src: Source) -> str:
     return f"hub {src[1]}/{src[2]}" if src[0] == "hub" else src[1]
 
 
-def _biggan(res: int) -> ModelSpec:
-    return ModelSpec(
-        id=f"biggan-deep-{res}", title=f"BigGAN-deep {res}", kind="biggan", resolution=res, licence=BIGGAN_LICENCE,
-        domain="imagenet", description=f"Class-conditional ImageNet generator at {res} px (1000 classes)",
-        files=tuple(tuple(biggan_deep_sources(res, name)) for name in (CONFIG_NAME, BIN_NAME)))
+MODELS_FILE = Path(__file__).resolve().parent / "data" / "models.json"
+_FIELDS = ("title", "kind", "resolution", "licence", "description", "domain", "caveat", "bundled")
 
 
-def _nvidia(model_id: str, title: str, res: int, url: str, description: str) -> ModelSpec:
-    return ModelSpec(id=model_id, title=title, kind="stylegan2", resolution=res, licence=NVIDIA_LICENCE,
-                     domain="faces", description=description, files=((("url", url),),))
+def read_models(path: Path | str, base: dict[str, ModelSpec] | None = None) -> list[ModelSpec]:
+    """The entries of a models file (`ganlab/models/data/models.json` is the built-in one). An entry whose
+    id is in `base` replaces only the fields it gives (e.g. its files' sources: a mirror, a local copy)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+        entries = data["models"]
+        if data.get("format") != "ganlab-models" or not isinstance(entries, list):
+            raise ValueError("not a ganlab models file")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise GanlabError(f"{path.name}: cannot read the models file ({err})") from None
+    specs = []
+    for i, entry in enumerate(entries):
+        try:
+            specs.append(_spec(entry, (base or {}).get(entry.get("id", ""))))
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise GanlabError(f"{path.name}: model entry {i} ({entry.get('id', '?') if isinstance(entry, dict) else '?'})"
+                              f" is not valid: {err}") from None
+    return specs
 
 
-BUILTIN: tuple[ModelSpec, ...] = (
-    ModelSpec(id="toyfaces-64", title="Toy faces 64 (bundled demo)", kind="stylegan2", resolution=64,
-              licence=OWN_LICENCE, domain="faces", bundled="toyfaces-64",
-              description="Small StyleGAN2 trained on rendered cartoon faces; works offline",
-              caveat="toyfaces-64 is a demo model that draws cartoon faces: it cannot reproduce a photo, so a "
-                     "photo comes back as a cartoon look-alike. For photos use stylegan2-ffhq-256 or "
-                     "stylegan2-ffhq-1024 (downloaded on first use where the network is available)."),
-    ModelSpec(id="toyobjects-64", title="Toy objects 64 (bundled demo)", kind="biggan", resolution=64,
-              licence=OWN_LICENCE, domain="objects", bundled="toyobjects-64",
-              description="Small BigGAN trained on rendered objects of 10 classes; works offline",
-              caveat="toyobjects-64 is a demo model of 10 rendered toy objects: it cannot reproduce a photo. For "
-                     "photos of objects use biggan-deep-128 (downloaded on first use where the network is "
-                     "available)."),
-    _nvidia("stylegan2-ffhq-1024", "StyleGAN2-ADA FFHQ 1024", 1024, f"{NVIDIA_CDN}/ffhq.pkl",
-            "NVIDIA's official FFHQ generator (original StyleGAN2 config), 1024 px"),
-    _nvidia("stylegan2-ffhq-512", "StyleGAN2 FFHQ 512", 512,
-            f"{NVIDIA_CDN}/transfer-learning-source-nets/ffhq-res512-mirror-stylegan2-noaug.pkl",
-            "NVIDIA FFHQ 512 px (stylegan2 config)"),
-    _nvidia("stylegan2-ffhq-256", "StyleGAN2 FFHQ 256", 256,
-            f"{NVIDIA_CDN}/transfer-learning-source-nets/ffhq-res256-mirror-paper256-noaug.pkl",
-            "NVIDIA FFHQ 256 px (paper256 config)"),
-    _biggan(128), _biggan(256), _biggan(512),
-)
+def _spec(entry: dict, old: ModelSpec | None) -> ModelSpec:
+    if not isinstance(entry.get("id"), str) or not entry["id"]:
+        raise ValueError("it has no id")
+    fields = {k: entry[k] for k in _FIELDS if k in entry}
+    if "resolution" in fields:
+        fields["resolution"] = int(fields["resolution"])
+    if "files" in entry:
+        files = entry["files"]
+        if not isinstance(files, list) or not files:
+            raise ValueError("'files' must list the model's files")
+        fields["files"] = tuple(tuple(_source(s) for s in f["sources"]) for f in files)
+        fields["sizes"] = tuple(None if f.get("size") is None else int(f["size"]) for f in files)
+        fields["digests"] = tuple(f.get("sha256") or None for f in files)
+    if old is not None:
+        return replace(old, **fields)
+    if "files" not in fields and "bundled" not in fields:
+        raise ValueError("a model needs 'files' (where to download it) or 'bundled'")
+    return ModelSpec(id=entry["id"], **{"title": entry["id"], "kind": "unknown", "resolution": 0,
+                                        "licence": "not stated", **fields})
+
+
+def _source(source: dict) -> Source:
+    if "hub" in source:
+        return ("hub", str(source["hub"]), str(source["file"]))
+    if "url" in source:
+        return ("url", str(source["url"]))
+    raise ValueError(f"a source is {{'url': ...}} or {{'hub': ..., 'file': ...}}, not {source}")
+
+
+def builtin_models() -> dict[str, ModelSpec]:
+    """The built-in list, then each file in `GANLAB_MODELS` (paths separated like PATH) over it."""
+    specs = {s.id: s for s in read_models(MODELS_FILE)}
+    for extra in filter(None, os.environ.get("GANLAB_MODELS", "").split(os.pathsep)):
+        specs.update({s.id: s for s in read_models(extra, specs)})
+    return specs
 
 
 @dataclass
 class Registry:
     """The models on offer: the built-in list plus what the user added in this process."""
 
-    specs: dict[str, ModelSpec] = field(default_factory=lambda: {s.id: s for s in BUILTIN})
+    specs: dict[str, ModelSpec] = field(default_factory=builtin_models)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def list(self, viewer: str | None = None) -> list[ModelSpec]:
@@ -226,11 +254,20 @@ def load_model(registry: Registry, model_id: str) -> GanModel:
         return load_checkpoint(folder, name=spec.id)
     if spec.path:
         return load_checkpoint(spec.path, name=spec.id)
-    if spec.kind == "biggan":
-        return load_biggan_deep(spec.resolution)
-    path = download.fetch_first(list(spec.files[0]), spec.id)
+    paths = [download.fetch_first(list(sources), spec.id, size=_nth(spec.sizes, i), sha256=_nth(spec.digests, i))
+             for i, sources in enumerate(spec.files)]
     try:
-        return load_checkpoint(path, name=spec.id)
+        model = load_biggan_files(*paths, spec.id) if spec.kind == "biggan" else load_checkpoint(paths[0], name=spec.id)
     except BadCheckpoint:
-        download.discard(path)  # not a checkpoint: it must not stay in the cache as if it were one
+        for path in paths:
+            download.discard(path)  # not a checkpoint: it must not stay in the cache as if it were one
         raise
+    if spec.resolution and model.resolution != spec.resolution:
+        raise BadCheckpoint(f"'{spec.id}' should be {spec.resolution} px, but its file makes {model.resolution} px")
+    if spec.kind == "biggan":
+        model.folder = helpers_folder_for(paths[-1])
+    return model
+
+
+def _nth(values: tuple, i: int):
+    return values[i] if i < len(values) else None

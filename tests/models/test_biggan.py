@@ -263,3 +263,19 @@ def test_find_class_explains_failures() -> None:
         find_class(1000)
     with pytest.raises(GanlabError, match="unknown class 'qwxzv'$"):
         find_class("qwxzv")
+
+
+def test_a_biggan_entry_of_the_models_file_loads_its_two_files_from_their_sources(tmp_path, monkeypatch):
+    import json
+
+    from ganlab.models.registry import Registry, load_model
+
+    folder = save_release(tmp_path / "mirror", tiny_config(), random_net(tiny_config()).state_dict())
+    entry = {"id": "biggan-deep-128", "resolution": 64,
+             "files": [{"name": n, "sources": [{"url": str(folder / n)}]} for n in ("config.json", "pytorch_model.bin")]}
+    mine = tmp_path / "models.json"
+    mine.write_text(json.dumps({"format": "ganlab-models", "models": [entry]}))
+    monkeypatch.setenv("GANLAB_MODELS", str(mine))
+    model = load_model(Registry(), "biggan-deep-128")
+    assert model.kind == "biggan" and model.resolution == 64 and model.num_classes == 10
+    assert model.folder == folder / "pytorch_model.ganlab"  # its helpers' folder, beside the weights

@@ -53,7 +53,10 @@ def test_loading_absent_weights_offline_says_what_was_tried_and_how_to_fix(model
     assert model_id in message and "tried:" in message and "to fix:" in message and "offline" in message
 
 
-def test_a_cached_official_snapshot_loads_without_network(golden_dir, tmp_path):
+def test_a_cached_official_snapshot_loads_without_network(golden_dir, tmp_path, monkeypatch):
+    import json
+
+    from ganlab.errors import BadCheckpoint
     from ganlab.models.download import url_cache_path
 
     spec = Registry().get("stylegan2-ffhq-1024")
@@ -61,6 +64,11 @@ def test_a_cached_official_snapshot_loads_without_network(golden_dir, tmp_path):
     target.parent.mkdir(parents=True)
     shutil.copy(golden_dir / "stylegan2_ada" / "tiny_snapshot.pkl", target)
     assert status(spec).state == "ready"
+    with pytest.raises(BadCheckpoint, match="should be 1024 px, but its file makes 32 px"):
+        load_model(Registry(), "stylegan2-ffhq-1024")  # the tiny stand-in is not taken for the real model
+    mine = tmp_path / "models.json"  # unless the user's models file says that is what it is
+    mine.write_text(json.dumps({"format": "ganlab-models", "models": [{"id": "stylegan2-ffhq-1024", "resolution": 32}]}))
+    monkeypatch.setenv("GANLAB_MODELS", str(mine))
     model = load_model(Registry(), "stylegan2-ffhq-1024")
     io = torch.load(golden_dir / "stylegan2_ada" / "io_vectors.pt", weights_only=True)
     with torch.no_grad():
