@@ -92,7 +92,7 @@ def build(ctx: AppContext) -> None:
         location = gr.Textbox(label=f"Add a checkpoint ({where})", scale=4)
         add = gr.Button("Add", size="sm")
         upload = gr.File(label="or upload one (.pkl, .pt)", file_types=[".pkl", ".pt", ".pth"], scale=2,
-                         height=90, elem_id="models-upload")
+                         height=120, elem_id="models-upload")
     with gr.Row():
         with gr.Column():
             model = ctx.model_dropdown(None, "toyfaces-64")

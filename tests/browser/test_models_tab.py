@@ -25,3 +25,16 @@ def test_models_tab_lists_models_with_status_and_generates_a_sample(page, screen
     page.wait_for_selector("#models-sample img", timeout=60_000)
     assert page.locator("#models-sample img").get_attribute("src")
     screenshot("models_tab")
+
+
+def test_an_uploaded_checkpoint_is_listed_sampled_and_removed(page, screenshot, golden_dir):
+    page.get_by_role("tab", name="Models").click()
+    page.set_input_files("#models-upload input[type=file]", str(golden_dir / "stylegan2_ada" / "tiny_snapshot.pkl"))
+    page.wait_for_function("document.querySelector('#models-table')?.innerText.includes('user-tiny_snapshot')",
+                           timeout=60_000)
+    page.click("#models-generate")  # the upload is the chosen model now
+    page.wait_for_selector("#models-sample img", timeout=60_000)
+    screenshot("models_upload")
+    page.click("#models-remove")
+    page.wait_for_function("!document.querySelector('#models-table')?.innerText.includes('user-tiny_snapshot')",
+                           timeout=30_000)
