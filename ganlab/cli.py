@@ -346,13 +346,32 @@ def cmd_gallery(args: argparse.Namespace) -> int:
     return 0
 
 
+def _examples(lab, paths: list[str]) -> list:
+    """One group of examples: latent files (our .npz, projected_w.npz, .pt) and photos, given as files or
+    folders (a folder gives its latents when it has any, else its images)."""
+    from ganlab.session import load_latent_file
+
+    def in_folder(folder: Path) -> list[Path]:
+        latents = list(folder.rglob("latent.npz")) or list(folder.glob("*.npz"))
+        return latents or sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+    files = _inputs(paths, in_folder, "latent files or photos")
+    return [load_latent_file(f, lab.model, lab.name) if f.suffix.lower() in (".npz", ".pt") else f for f in files]
+
+
 def cmd_learn_direction(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
     import ganlab
     from ganlab.edit.directions import save_directions
 
     lab = ganlab.load(args.model, args.device)
-    direction = lab.learn_direction(_read_latents(lab, args.with_attribute), _read_latents(lab, args.without),
-                                    args.name, keep=args.keep or ())
+    pos, neg = _examples(lab, args.with_attribute), _examples(lab, args.without)
+    photos = sum(isinstance(x, Path) for x in pos + neg)
+    with tqdm(total=None, desc=f"inverting {photos} photos ({args.invert_method})", unit="step",
+              disable=not photos) as bar:
+        direction = lab.learn_direction(pos, neg, args.name, keep=args.keep or (), invert_method=args.invert_method,
+                                        callback=lambda rec: bar.update(1))
     print(f"learned '{direction.name}': cross-validated accuracy {direction.accuracy:.2f}"
           + (f", kept {', '.join(args.keep)} unchanged" if args.keep else ""))
     for warning in direction.metadata.get("warnings", []):
@@ -600,12 +619,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_device_options(p)
     p.set_defaults(func=cmd_interpolate)
 
-    p = sub.add_parser("learn-direction", help="learn an edit direction from two groups of latents (linear SVM)",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = sub.add_parser("learn-direction", help="learn an edit direction from two groups of latents or photos "
+                                               "(linear SVM)", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model", required=True, help="the model the latents belong to")
-    p.add_argument("--with", dest="with_attribute", nargs="+", required=True, help="latents (files or folders) "
-                                                                                    "with the attribute")
-    p.add_argument("--without", nargs="+", required=True, help="latents (files or folders) without it")
+    p.add_argument("--with", dest="with_attribute", nargs="+", required=True,
+                   help="latents or photos (files or folders) with the attribute")
+    p.add_argument("--without", nargs="+", required=True, help="latents or photos (files or folders) without it")
+    p.add_argument("--invert-method", choices=METHODS, default="balanced",
+                   help="how photos are inverted first (align faces first for a face model)")
     p.add_argument("--name", default="my direction", help="the direction's name")
     p.add_argument("--keep", nargs="*", help="learned directions the new one must not move (conditioning)")
     p.add_argument("--out", help="write the direction to this .npz (default: add it to the model folder's "

@@ -57,6 +57,7 @@ LatentLike = Union[StoredLatent, "Inversion"]
 GANSPACE_SAMPLES = 5000
 COMPONENTS = 8          # GANSpace and SeFa directions offered per model
 REFERENCE_SAMPLES = 2000  # sampled w that set a learned direction's slider unit
+INVERT_BATCH = 8          # photos inverted at once when a direction is learned from photos
 
 
 @dataclass
@@ -258,14 +259,19 @@ class Lab:
             moves.append((direction, float(alpha)))
         return self.family.edit(self.model, item, moves, layers)
 
-    def learn_direction(self, with_attribute: Sequence[LatentLike | torch.Tensor],
-                        without: Sequence[LatentLike | torch.Tensor], name: str = "my direction",
-                        keep: Sequence[str | Direction] = (), remember: bool = True) -> Direction:
-        """A direction from two groups of latents (a linear SVM), conditioned so that moving along it
-        leaves the directions in `keep` alone. Its cross-validated accuracy is `.accuracy`, and its
+    def learn_direction(self, with_attribute: Sequence[LatentLike | torch.Tensor | Target],
+                        without: Sequence[LatentLike | torch.Tensor | Target], name: str = "my direction",
+                        keep: Sequence[str | Direction] = (), remember: bool = True, invert_method: str | None = None,
+                        callback: Callable[[ProjectionStep], Any] | None = None) -> Direction:
+        """A direction from two groups (a linear SVM), conditioned so that moving along it leaves the
+        directions in `keep` alone. A group holds latents (or ws tensors) and/or photos (faces, files,
+        images: inverted first with `invert_method`, in batches; `callback` sees their progress), e.g.
+        20 photos with sunglasses and 20 without. Its cross-validated accuracy is `.accuracy`, and its
         warnings (few examples, groups not separable) are in `.metadata['warnings']`. `remember`: offer
         it in `directions` (and `save`) from now on."""
         self._editable()
+        with_attribute = self._as_latents(with_attribute, invert_method, callback)
+        without = self._as_latents(without, invert_method, callback)
         pos, neg = self._ws_stack(with_attribute, "with the attribute"), self._ws_stack(without, "without it")
         reference = sample_w(self.model, REFERENCE_SAMPLES)
         direction, _ = learn_direction(pos, neg, name, self.name, space="w+", reference=reference)
@@ -370,6 +376,17 @@ class Lab:
         if not self.family.direction_sources:
             raise GanlabError(f"'{self.name}' is a {self.kind} model: it has no edit directions (StyleGAN2 "
                               "models do); make an augmentation gallery (zoom, slides) instead")
+
+    def _as_latents(self, items: Sequence, method: str | None, callback) -> list:
+        """`items` with every photo in it replaced by its inversion's latent (a batch at a time)."""
+        def is_latent(x) -> bool:
+            return isinstance(x, (StoredLatent, Inversion)) or (isinstance(x, torch.Tensor) and x.ndim == 3)
+
+        photos = [x for x in items if not is_latent(x)]
+        inverted = []
+        for start in range(0, len(photos), INVERT_BATCH):
+            inverted += self.invert(list(photos[start:start + INVERT_BATCH]), method, callback=callback)
+        return [x for x in items if is_latent(x)] + [inv.latent for inv in inverted]
 
     def _ws_stack(self, latents: Sequence[LatentLike | torch.Tensor], what: str) -> torch.Tensor:
         parts = []

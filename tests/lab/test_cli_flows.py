@@ -138,3 +138,17 @@ def test_augment_flow_inverts_one_image_and_writes_its_gallery(tmp_path, capsys)
     assert main(["gallery", str(picture), "--model", "toyobjects-64", "--magnitudes", "spin=1",
                  "--out", str(tmp_path / "bad")]) == 2
     assert "unknown transformation 'spin'" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+
+
+def test_learn_direction_from_two_folders_of_photos(lab, tmp_path, capsys):
+    for group, amount, seeds in (("smiling", 3.0, range(30, 36)), ("frowning", -3.0, range(40, 46))):
+        (tmp_path / group).mkdir()
+        for latent in lab.sample(seeds):
+            lab.render(lab.edit(latent, {"smile": amount})).save(tmp_path / group / f"{latent.name}.png")
+    out = tmp_path / "smile.npz"
+    assert main(["learn-direction", "--model", "toyfaces-64", "--with", str(tmp_path / "smiling"), "--without",
+                 str(tmp_path / "frowning"), "--invert-method", "fast", "--name", "photo smile", "--out", str(out),
+                 "--device", "cpu"]) == 0
+    (direction,) = load_directions(out, "toyfaces-64", lab.model.w_dim)
+    assert direction.name == "photo smile" and direction.accuracy >= 0.75
+    assert "learned 'photo smile'" in capsys.readouterr().out

@@ -208,3 +208,19 @@ def test_ganspace_and_sefa_are_computed_once_per_model_folder_but_never_written_
     assert all(np.allclose(a.vector, b.vector) for a, b in zip(again, computed))
     bundled = assets_dir() / "models" / "toyfaces-64"
     assert lab.model.folder == bundled and not (bundled / "sefa.npz").exists()
+
+
+def test_a_direction_is_learned_from_two_groups_of_photos(lab, tmp_path):
+    pos = [lab.render(lab.edit(s, {"smile": 3.0})) for s in lab.sample(range(30, 36))]
+    neg = [lab.render(lab.edit(s, {"smile": -3.0})) for s in lab.sample(range(40, 46))]
+    files = []
+    for i, picture in enumerate(pos):
+        picture.save(tmp_path / f"pos{i}.png")
+        files.append(tmp_path / f"pos{i}.png")
+    seen = []
+    direction = lab.learn_direction(files, neg, "photo smile", invert_method="fast", remember=False,
+                                    callback=seen.append)
+    assert direction.name == "photo smile" and direction.accuracy >= 0.75 and seen
+    smile = lab.directions["smile"]
+    cosine = float(np.dot(direction.vector, smile.vector) / np.linalg.norm(direction.vector) / np.linalg.norm(smile.vector))
+    assert cosine > 0.7  # photos of smiling and frowning faces give back the smile direction
