@@ -13,11 +13,12 @@ from ganlab.errors import GanlabError
 from ganlab.imaging import to_uint8
 from ganlab.models.base import W_SPACES
 from ganlab.session import StoredLatent
-from ganlab.ui.context import AppContext, readable, side_by_side
+from ganlab.ui.context import AppContext, readable, side_by_side, upload_name
 from ganlab.ui.context import session_id as sid
 from ganlab.ui.gpu import gpu
 
 MAX_SLIDERS = 12
+MAX_PHOTOS = 32   # photos a group when a direction is learned from photos in the app (each is inverted)
 SOURCE_LABELS = {"Learned (shipped + yours)": "learned", "GANSpace (PCA of w)": "ganspace",
                  "SeFa (closed form)": "sefa"}
 LAYER_CHOICES = list(LAYER_PRESETS) + ["custom"]
@@ -84,7 +85,7 @@ def build(ctx: AppContext):
             with gr.Accordion("Paste the edited face back into the original photo", open=False):
                 paste_btn = gr.Button("Paste back", elem_id="edit-paste")
                 pasted = gr.Image(label="Edited photo", type="pil", interactive=False, elem_id="edit-pasted")
-            with gr.Accordion("Learn a direction from two groups of stored latents", open=False):
+            with gr.Accordion("Learn a direction from two groups: stored latents or photos", open=False):
                 group_a = gr.Dropdown([], multiselect=True, label="Group with the attribute", elem_id="edit-group-a")
                 group_b = gr.Dropdown([], multiselect=True, label="Group without it", elem_id="edit-group-b")
                 new_dir = gr.Textbox(value="my direction", label="Name", elem_id="edit-new-name")
@@ -92,6 +93,14 @@ def build(ctx: AppContext):
                                    info="Learned directions whose attribute the new one must not move",
                                    elem_id="edit-keep")
                 learn = gr.Button("Learn (linear SVM)", elem_id="edit-learn")
+                gr.Markdown("Or from photos (aligned faces for a face model), inverted into the chosen latent's "
+                            "model first:")
+                with gr.Row():
+                    photos_a = gr.File(file_count="multiple", file_types=["image"], label="Photos with the attribute",
+                                       height=120, elem_id="edit-photos-a")
+                    photos_b = gr.File(file_count="multiple", file_types=["image"], label="Photos without it",
+                                       height=120, elem_id="edit-photos-b")
+                learn_photos = gr.Button("Learn from the photos", elem_id="edit-learn-photos")
 
     def current(request: gr.Request, name: str, source_label: str, layer_preset: str, first: float, last: float,
                 alphas: tuple[float, ...]):
@@ -163,27 +172,19 @@ def build(ctx: AppContext):
             names = []
         return gr.Dropdown(choices=names, value=[])
 
-    @gpu(duration=30)
-    @readable
-    def learn_new(a: list[str], b: list[str], title: str, keep_names: list[str], name: str, source_label: str,
-                  request: gr.Request):
-        """Learn the direction (conditioned on `keep_names`), then show the sliders again with it on top."""
-        store = ctx.latents(sid(request))
-        pos, neg = [store.get(n) for n in a or []], [store.get(n) for n in b or []]
-        if not pos or not neg:
-            raise GanlabError("choose at least one latent in each group")
-        model_ids = {i.model_id for i in pos + neg}
-        if len(model_ids) > 1:
-            raise GanlabError(f"all latents must come from one model, not {sorted(model_ids)}")
-        model_id = model_ids.pop()
-        learned = {d.name: d for d in directions(ctx, sid(request), pos[0], "learned", None)[::-1]}
+    def learn_for(item: StoredLatent, pos: list, neg: list, title: str, keep_names: list[str], name: str,
+                  source_label: str, request: gr.Request, **options):
+        """Learn a direction for `item`'s model (conditioned on `keep_names`), keep it for the visitor, and
+        show the sliders again with it on top."""
+        model_id = item.model_id
+        learned = {d.name: d for d in directions(ctx, sid(request), item, "learned", None)[::-1]}
         missing = sorted(set(keep_names or []) - set(learned))
         if missing:
             raise GanlabError(f"{model_id} has no learned direction named {', '.join(missing)} to keep unchanged")
         held = [learned[n] for n in keep_names or []]
-        direction = ctx.lab(sid(request), model_id).learn_direction(pos, neg, title or "my direction", keep=held,
-                                                                    remember=False)
-        ctx.visit(sid(request)).keep_learned(model_id, direction, ctx.lab(sid(request), model_id).model.w_dim)
+        lab = ctx.lab(sid(request), model_id)
+        direction = lab.learn_direction(pos, neg, title or "my direction", keep=held, remember=False, **options)
+        ctx.visit(sid(request)).keep_learned(model_id, direction, lab.model.w_dim)
         lines = [f"Learned **{direction.name}**: cross-validated accuracy {direction.accuracy:.2f}."]
         if held:
             lines.append(f"Conditioned on {', '.join(d.name for d in held)}: moving along it leaves their "
@@ -191,6 +192,37 @@ def build(ctx: AppContext):
         lines += [f"Warning: {w}" for w in direction.metadata.get("warnings", [])]
         lines.append("It is the first slider under *Learned*.")
         return [*show_sliders(name, source_label, request)[:-1], "\n\n".join(lines)]
+
+    @gpu(duration=30)
+    @readable
+    def learn_new(a: list[str], b: list[str], title: str, keep_names: list[str], name: str, source_label: str,
+                  request: gr.Request):
+        """From two groups of stored latents of one model."""
+        store = ctx.latents(sid(request))
+        pos, neg = [store.get(n) for n in a or []], [store.get(n) for n in b or []]
+        if not pos or not neg:
+            raise GanlabError("choose at least one latent in each group")
+        model_ids = {i.model_id for i in pos + neg}
+        if len(model_ids) > 1:
+            raise GanlabError(f"all latents must come from one model, not {sorted(model_ids)}")
+        return learn_for(pos[0], pos, neg, title, keep_names, name, source_label, request)
+
+    @gpu(duration=120)
+    @readable
+    def learn_from_photos(a: list[str] | None, b: list[str] | None, title: str, keep_names: list[str], name: str,
+                          source_label: str, request: gr.Request):
+        """From two groups of photos, inverted first into the model of the latent being edited."""
+        if not name:
+            raise GanlabError("pick a stored latent first: the direction is learned for its model")
+        if not a or not b:
+            raise GanlabError("upload at least one photo in each group (20 of each give a usable direction)")
+        if max(len(a), len(b)) > MAX_PHOTOS:
+            raise GanlabError(f"at most {MAX_PHOTOS} photos a group here; the CLI's learn-direction takes more")
+        item = ctx.latents(sid(request)).get(name)
+        lab = ctx.lab(sid(request), item.model_id)
+        # read one at a time at the model's size (a bad file is named without its server folder)
+        pos, neg = ([lab.prepare(p, name=upload_name(p)) for p in group] for group in (a, b))
+        return learn_for(item, pos, neg, title, keep_names, name, source_label, request, invert_method="fast")
 
     controls = [latent, source, preset, start, stop]
     quiet = dict(show_progress="hidden")  # a failure is said in a message, not over the controls
@@ -204,4 +236,6 @@ def build(ctx: AppContext):
     paste_btn.click(paste, controls + sliders, pasted, show_progress_on=[pasted])
     learn.click(learn_new, [group_a, group_b, new_dir, keep, latent, source], sliders + [view, status],
                 show_progress_on=[view]).success(keep_choices, latent, keep, **quiet)
+    learn_photos.click(learn_from_photos, [photos_a, photos_b, new_dir, keep, latent, source], sliders + [view, status],
+                       show_progress_on=[view]).success(keep_choices, latent, keep, **quiet)
     return refresh, [latent], [latent, group_a, group_b]

@@ -41,7 +41,7 @@ def _choose(page, dropdown: str, names: list[str]) -> None:
 def test_learning_a_direction_from_two_groups_adds_a_slider(page, screenshot):
     add_samples(page, [0, 1, 2, 3])
     page.get_by_role("tab", name="Edit").click()
-    page.get_by_text("Learn a direction from two groups of stored latents").click()
+    page.get_by_text("Learn a direction from two groups: stored latents or photos").click()
     _choose(page, "edit-group-a", ["toyfaces-64-seed0", "toyfaces-64-seed1"])
     _choose(page, "edit-group-b", ["toyfaces-64-seed2", "toyfaces-64-seed3"])
     page.fill("#edit-new-name textarea", "my smile")
@@ -83,3 +83,30 @@ def test_the_edit_tab_keeps_its_latent_and_sliders_when_reopened_and_lists_a_sav
     assert page.locator("#edit-slider-0 input[type=number]").input_value() == "3"
     assert page.get_attribute("#edit-view img", "src") == edited
     screenshot("edit_tab_reopened")
+
+
+def test_a_direction_is_learned_from_two_groups_of_uploaded_photos(page, screenshot, tmp_path):
+    import ganlab
+
+    lab = ganlab.load("toyfaces-64", device="cpu")
+    groups = {}
+    for group, amount, seeds in (("smiling", 3.0, range(30, 34)), ("frowning", -3.0, range(40, 44))):
+        groups[group] = []
+        for latent in lab.sample(seeds):
+            path = tmp_path / f"{group}-{latent.name}.png"
+            lab.render(lab.edit(latent, {"smile": amount})).save(path)
+            groups[group].append(str(path))
+    add_samples(page, [0])
+    page.get_by_role("tab", name="Edit").click()
+    page.wait_for_function("document.querySelector('#edit-latent input')?.value", timeout=60_000)
+    page.get_by_text("Learn a direction from two groups: stored latents or photos").click()
+    page.fill("#edit-new-name textarea", "photo smile")
+    page.set_input_files("#edit-photos-a input[type=file]", groups["smiling"])
+    page.set_input_files("#edit-photos-b input[type=file]", groups["frowning"])
+    page.wait_for_function("document.querySelectorAll('#edit-photos-b a').length >= 4", timeout=30_000)
+    page.click("#edit-learn-photos")
+    page.wait_for_function("document.querySelector('#edit-status')?.innerText.includes('Learned')", timeout=120_000)
+    assert "photo smile" in page.inner_text("#edit-status")
+    page.wait_for_function("document.querySelector('#edit-slider-0')?.innerText.includes('photo smile')",
+                           timeout=60_000)
+    screenshot("edit_learned_from_photos")
