@@ -383,10 +383,21 @@ def cmd_learn_direction(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    """Train a bundled demo generator (resuming), then optionally export its EMA weights to assets/models."""
+def _show_training(records, total: int, desc: str) -> None:
+    """Drive a training run with a tqdm bar of its losses (and a generator's throughput and sheets)."""
     from tqdm import tqdm
 
+    with tqdm(total=total, desc=desc, unit="step") as bar:
+        for rec in records:
+            bar.n = rec.step
+            shown = {k: f"{v:.3f}" for k, v in rec.losses.items()}
+            bar.set_postfix(shown | ({"img/s": f"{rec.images_per_s:.1f}"} if rec.images_per_s else {}))
+            if rec.sheet:
+                bar.write(f"sample sheet: {rec.sheet}")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train a bundled demo generator (resuming), then optionally export its EMA weights to assets/models."""
     from ganlab.models.pool import default_device
     from ganlab.settings import assets_dir
 
@@ -412,12 +423,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         export = export_ema
     else:
         raise GanlabError(f"training is available for toyfaces-64 and toyobjects-64, not {args.model!r}")
-    with tqdm(total=tcfg.steps, desc=f"training {args.model}", unit="step") as bar:
-        for rec in records:
-            bar.n = rec.step
-            bar.set_postfix({k: f"{v:.3f}" for k, v in rec.losses.items()} | {"img/s": f"{rec.images_per_s:.1f}"})
-            if rec.sheet:
-                bar.write(f"sample sheet: {rec.sheet}")
+    _show_training(records, tcfg.steps, f"training {args.model}")
     if args.export:
         print(f"exported the EMA generator to {export(run_dir, assets_dir() / 'models' / args.model, args.model)}")
     return 0
@@ -467,14 +473,6 @@ def cmd_augment(args: argparse.Namespace) -> int:
                        use_encoder=not args.no_encoder)
 
 
-def _show_training(records, total: int, desc: str) -> None:
-    """Drive a helper net's training run with a tqdm bar of its losses."""
-    from tqdm import tqdm
-
-    with tqdm(total=total, desc=desc, unit="step") as bar:
-        for rec in records:
-            bar.n = rec.step
-            bar.set_postfix({k: f"{v:.3f}" for k, v in rec.losses.items()})
 
 
 def cmd_train_encoder(args: argparse.Namespace) -> int:

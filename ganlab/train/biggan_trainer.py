@@ -32,8 +32,8 @@ from ganlab.data.toyobjects import render_objects
 from ganlab.imaging import from_uint8, grid, to_uint8
 from ganlab.models.biggan import Z_BOUND, BigGANModel
 from ganlab.train.projection_d import ProjectionDiscriminator
-from ganlab.train.runs import LabelledRenderer
-from ganlab.train.stylegan2_trainer import TrainProgress, progress
+from ganlab.train.runs import LabelledRenderer, TrainProgress
+from ganlab.train.stylegan2_trainer import progress
 
 StatsObserver = Callable[[BigGANBatchNorm, torch.Tensor, torch.Tensor], None]  # (layer, mean [C], var [C])
 

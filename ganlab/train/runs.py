@@ -29,16 +29,18 @@ def face_renderer(resolution: int) -> Renderer:
     return lambda n, seed: render_faces(n, seed, resolution)[0]
 
 
-
 @dataclass
 class TrainProgress:
-    """One step of a helper-net training run (what the CLI's bar shows and tests read)."""
+    """One step of any training run (what the CLI's bar shows and tests read): a helper net's says which
+    distance it trains with; a generator's, its throughput and the sample sheet it just wrote."""
 
     step: int
     total: int
     losses: dict[str, float]
     eta_s: float
-    distance_name: str
+    distance_name: str = ""
+    images_per_s: float = 0.0
+    sheet: Path | None = None
     checkpoint: Path | None = None
 
 

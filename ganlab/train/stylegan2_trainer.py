@@ -24,6 +24,7 @@ from ganlab.imaging import from_uint8, grid, to_uint8
 from ganlab.models.stylegan2 import Generator, StyleGAN2Config
 from ganlab.models.stylegan2_model import StyleGAN2Model, save_stylegan2
 from ganlab.train.discriminator import Discriminator
+from ganlab.train.runs import TrainProgress
 
 Renderer = Callable[[int, int], np.ndarray]  # (n, seed) -> uint8 [n, H, W, 3]
 
@@ -49,19 +50,6 @@ class TrainConfig:
     sheet_every: int = 500              # steps between sample sheets
     d_channel_base: int = 2048          # discriminator width (min(base // res, max)), as wide as G
     d_channel_max: int = 64
-
-
-@dataclass
-class TrainProgress:
-    """One step of training: what the CLI's tqdm bar shows and what tests check."""
-
-    step: int
-    total: int
-    losses: dict[str, float]
-    images_per_s: float
-    eta_s: float
-    sheet: Path | None = None
-    checkpoint: Path | None = None
 
 
 def progress(step: int, total: int, start_step: int, started: float, batch: int,
