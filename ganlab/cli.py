@@ -123,9 +123,18 @@ def _inputs(paths: list[str], in_folder, what: str) -> list[Path]:
     return found
 
 
+def _images_in(folder: Path) -> list[Path]:
+    return [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
+
+
+def _latents_in(folder: Path) -> list[Path]:
+    """Every `latent.npz` below `folder` (a `project` output), or else its .npz files."""
+    return list(folder.rglob("latent.npz")) or list(folder.glob("*.npz"))
+
+
 def _image_inputs(paths: list[str]) -> list[Path]:
     """Image files, and the images inside any folder given."""
-    return _inputs(paths, lambda folder: [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES], "images")
+    return _inputs(paths, _images_in, "images")
 
 
 def cmd_align(args: argparse.Namespace) -> int:
@@ -216,9 +225,8 @@ def cmd_project(args: argparse.Namespace) -> int:
 
 
 def _latent_inputs(paths: list[str]) -> list[Path]:
-    """Latent files; in a folder, every `latent.npz` below it (a `project` output) or else its .npz files."""
-    return _inputs(paths, lambda folder: list(folder.rglob("latent.npz")) or list(folder.glob("*.npz")),
-                   "latent files")
+    """Latent files, and those in any folder given (`_latents_in`)."""
+    return _inputs(paths, _latents_in, "latent files")
 
 
 def _read_latents(lab, paths: list[str]):
@@ -351,11 +359,7 @@ def _examples(lab, paths: list[str]) -> list:
     folders (a folder gives its latents when it has any, else its images)."""
     from ganlab.session import load_latent_file
 
-    def in_folder(folder: Path) -> list[Path]:
-        latents = list(folder.rglob("latent.npz")) or list(folder.glob("*.npz"))
-        return latents or sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-
-    files = _inputs(paths, in_folder, "latent files or photos")
+    files = _inputs(paths, lambda folder: _latents_in(folder) or _images_in(folder), "latent files or photos")
     return [load_latent_file(f, lab.model, lab.name) if f.suffix.lower() in (".npz", ".pt") else f for f in files]
 
 
