@@ -22,13 +22,9 @@ from scipy.stats import truncnorm
 
 from ganlab.errors import BadCheckpoint, GanlabError, ShapeError, WeightsUnavailable
 from ganlab.models.base import check_shape
-from ganlab.models.download import Source, fetch_first, url_cache_path
-from ganlab.models.folder import helpers_folder_for
 from ganlab.models.torch_files import load_weights_only
 
 RESOLUTIONS = (128, 256, 512)
-HUB_REPO = "osanseviero/BigGAN-deep-{resolution}"
-S3_URL = "https://s3.amazonaws.com/models.huggingface.co/biggan/biggan-deep-{resolution}-{name}"
 CONFIG_NAME = "config.json"
 BIN_NAME = "pytorch_model.bin"
 SAFETENSORS_NAME = "model.safetensors"
@@ -206,27 +202,14 @@ def load_biggan_folder(folder: str | Path, model_id: str | None = None) -> BigGA
     return model
 
 
-def biggan_deep_sources(resolution: int, name: str) -> list[Source]:
-    """Where `name` (CONFIG_NAME or BIN_NAME) of BigGAN-deep-`resolution` is published."""
-    return [("hub", HUB_REPO.format(resolution=resolution), name),
-            ("url", S3_URL.format(resolution=resolution, name=name))]
-
-
 def load_biggan_deep(resolution: int) -> BigGANModel:
-    """The pretrained BigGAN-deep at 128, 256 or 512 px, from the hub or the original S3 files."""
+    """The pretrained BigGAN-deep at 128, 256 or 512 px, from the sources the model list gives for it
+    (`ganlab/models/data/models.json`: the hub, then the original S3 files)."""
+    from ganlab.models.registry import Registry, load_model
+
     if resolution not in RESOLUTIONS:
         raise GanlabError(f"BigGAN-deep exists at {', '.join(map(str, RESOLUTIONS))} px, not {resolution}")
-    model_id = f"biggan-deep-{resolution}"
-    urls = [S3_URL.format(resolution=resolution, name=name) for name in (CONFIG_NAME, BIN_NAME)]
-    hint = ("download " + " and ".join(f"{url} to {url_cache_path(url)}" for url in urls)
-            + f", or put {CONFIG_NAME} and {BIN_NAME} in a folder and use load_biggan_folder(folder)")
-    config_path = fetch_first(biggan_deep_sources(resolution, CONFIG_NAME), model_id, hint)
-    weights_path = fetch_first(biggan_deep_sources(resolution, BIN_NAME), model_id, hint)
-    model = load_biggan_files(config_path, weights_path, model_id)
-    if model.resolution != resolution:
-        raise BadCheckpoint(f"{config_path} describes a {model.resolution} px BigGAN, expected {resolution} px")
-    model.folder = helpers_folder_for(weights_path)
-    return model
+    return load_model(Registry(), f"biggan-deep-{resolution}")
 
 
 def _check_truncation(truncation: float) -> None:

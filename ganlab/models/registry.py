@@ -254,7 +254,8 @@ def load_model(registry: Registry, model_id: str) -> GanModel:
         return load_checkpoint(folder, name=spec.id)
     if spec.path:
         return load_checkpoint(spec.path, name=spec.id)
-    paths = [download.fetch_first(list(sources), spec.id, size=_nth(spec.sizes, i), sha256=_nth(spec.digests, i))
+    hint = _where_to_put(spec) if len(spec.files) > 1 else None  # one file: fetch_first's own advice
+    paths = [download.fetch_first(list(sources), spec.id, hint, size=_nth(spec.sizes, i), sha256=_nth(spec.digests, i))
              for i, sources in enumerate(spec.files)]
     try:
         model = load_biggan_files(*paths, spec.id) if spec.kind == "biggan" else load_checkpoint(paths[0], name=spec.id)
@@ -267,6 +268,14 @@ def load_model(registry: Registry, model_id: str) -> GanModel:
     if spec.kind == "biggan":
         model.folder = helpers_folder_for(paths[-1])
     return model
+
+
+def _where_to_put(spec: ModelSpec) -> str:
+    """For a model of several files: where each goes by hand (each file's first URL and its cache path)."""
+    urls = [next((src[1] for src in sources if src[0] == "url"), None) for sources in spec.files]
+    placed = [f"{url} to {download.url_cache_path(url)}" for url in urls if url]
+    return ("download " + " and ".join(placed) + ", or list local copies of the files in a models file "
+            "(GANLAB_MODELS)") if placed else "list local copies of the files in a models file (GANLAB_MODELS)"
 
 
 def _nth(values: tuple, i: int):

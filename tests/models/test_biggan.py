@@ -10,8 +10,7 @@ from pytorch_pretrained_biggan import BigGAN, BigGANConfig, truncated_noise_samp
 
 from ganlab.errors import BadCheckpoint, GanlabError, ShapeError, WeightsUnavailable
 from ganlab.models.base import GanModel
-from ganlab.models.biggan import (BigGANModel, S3_URL, find_class, imagenet_class_names,
-                                  load_biggan_deep, load_biggan_folder)
+from ganlab.models.biggan import BigGANModel, find_class, imagenet_class_names, load_biggan_deep, load_biggan_folder
 from ganlab.models.download import url_cache_path
 
 # 4 px doubled four times: 64 px; the attention block sits at 32 px with 32 channels.
@@ -208,6 +207,18 @@ def test_incomplete_folder_is_weights_unavailable(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(WeightsUnavailable, match="pytorch_model.bin"):
         load_biggan_folder(tmp_path / "empty")
+
+
+S3_URL = "https://s3.amazonaws.com/models.huggingface.co/biggan/biggan-deep-{resolution}-{name}"  # the originals
+
+
+def test_the_model_list_gives_the_original_s3_files_after_the_hub() -> None:
+    from ganlab.models.registry import Registry
+
+    for res in (128, 256, 512):
+        files = Registry().get(f"biggan-deep-{res}").files
+        assert [sources[1] for sources in files] == [("url", S3_URL.format(resolution=res, name=name))
+                                                     for name in ("config.json", "pytorch_model.bin")]
 
 
 def test_biggan_deep_offline_says_what_was_tried(monkeypatch: pytest.MonkeyPatch) -> None:
