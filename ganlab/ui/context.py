@@ -18,10 +18,10 @@ from ganlab.edit.apply import EditRenderer
 from ganlab.errors import BadCheckpoint, GanlabError, WeightsUnavailable
 from ganlab.lab import Lab
 from ganlab.models.pool import ModelPool
-from ganlab.models.registry import Registry, load_model, status
+from ganlab.models.registry import ModelSpec, Registry, load_model, status
 from ganlab.runtime import release_memory
 from ganlab.session import LatentStore, SessionRegistry, StoredLatent, new_token, persistent_id
-from ganlab.ui.visit import Visit
+from ganlab.ui.visit import UPLOADED, Visit
 
 DISPLAY_PX = 256
 AVAILABILITY = {"downloadable": " (downloads on first use)", "missing": " (not available: weights missing)"}
@@ -121,6 +121,30 @@ class AppContext:
         self.sessions.drop(session_id)
         for model_id in self.registry.remove_owned_by(session_id):
             self.pool.evict(model_id)
+
+    def add_model(self, session_id: str, location: str) -> ModelSpec:
+        """A checkpoint (path or URL; a public app takes allowed https URLs only) for this session alone,
+        remembered so that a reload or a restart adds it again."""
+        visit = self.visit(session_id)
+        visit.check_room_for_a_model()
+        spec = self.registry.add(location, public=settings.public(), owner=session_id)
+        visit.remember_model(spec.id, location)
+        return spec
+
+    def add_upload(self, session_id: str, source: Path, name: str) -> ModelSpec:
+        """A checkpoint file the visitor uploaded (`name`: its own file name), kept with the session and
+        read at once, so a bad file is said here and leaves nothing behind."""
+        visit = self.visit(session_id)
+        visit.check_room_for_a_model()
+        kept = visit.keep_upload(source, name)
+        spec = self.registry.add(str(kept), owner=session_id, uploaded=True)
+        visit.remember_model(spec.id, UPLOADED + kept.name)
+        try:
+            self.model(session_id, spec.id)
+        except Exception:  # whatever went wrong, nothing of it stays: not the entry, the note or the file
+            self.remove_model(session_id, spec.id)
+            raise
+        return spec
 
     def remove_model(self, session_id: str, model_id: str) -> None:
         """A model the session added goes: from the lists, the pool, its saved note and its uploaded file."""

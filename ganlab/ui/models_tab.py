@@ -12,7 +12,6 @@ from ganlab.models.registry import status
 from ganlab.models.sampling import sample_images
 from ganlab.errors import GanlabError
 from ganlab.ui.context import AppContext, enlarge, readable, session_id, upload_name
-from ganlab.ui.visit import UPLOADED
 from ganlab.ui.gpu import gpu
 
 HEADERS = ["model", "kind", "resolution", "status", "detail", "licence"]
@@ -39,15 +38,17 @@ def preview(ctx: AppContext, model_id: str, seed: float, truncation: float, clas
     return enlarge(picture)
 
 
+def _changed(ctx: AppContext, session: str, message: str, chosen: str):
+    """The table and model list after the visitor's models changed, with `chosen` chosen."""
+    gr.Info(message)
+    return models_table(ctx, session), gr.Dropdown(choices=ctx.model_choices(None, session), value=chosen)
+
+
 @readable
 def add_model(ctx: AppContext, location: str, session: str = ""):
     """Register a checkpoint for this session only (the app serves many visitors)."""
-    visit = ctx.visit(session)
-    visit.check_room_for_a_model()
-    spec = ctx.registry.add(location.strip(), public=settings.public(), owner=session)
-    visit.remember_model(spec.id, location.strip())
-    gr.Info(f"added {spec.id}: it can be used in every tab of this session")
-    return models_table(ctx, session), gr.Dropdown(choices=ctx.model_choices(None, session), value=spec.id)
+    spec = ctx.add_model(session, location.strip())
+    return _changed(ctx, session, f"added {spec.id}: it can be used in every tab of this session", spec.id)
 
 
 @readable
@@ -56,18 +57,8 @@ def add_upload(ctx: AppContext, path: str, session: str = ""):
     the file is the visitor's own, read by the safe loaders)."""
     if not path:
         raise GanlabError("choose a .pkl or .pt checkpoint file to upload")
-    visit = ctx.visit(session)
-    visit.check_room_for_a_model()
-    kept = visit.keep_upload(Path(path), upload_name(path) or "checkpoint.pkl")
-    spec = ctx.registry.add(str(kept), owner=session, uploaded=True)
-    visit.remember_model(spec.id, UPLOADED + kept.name)
-    try:
-        ctx.model(session, spec.id)  # read it now: a bad file is said at once, not in another tab
-    except Exception:  # whatever went wrong, nothing of it stays: not the entry, the note or the file
-        ctx.remove_model(session, spec.id)
-        raise
-    gr.Info(f"added {spec.id}: it can be used in every tab of this session")
-    return models_table(ctx, session), gr.Dropdown(choices=ctx.model_choices(None, session), value=spec.id)
+    spec = ctx.add_upload(session, Path(path), upload_name(path) or "checkpoint.pkl")
+    return _changed(ctx, session, f"added {spec.id}: it can be used in every tab of this session", spec.id)
 
 
 @readable
@@ -76,8 +67,7 @@ def remove_model(ctx: AppContext, model_id: str, session: str = ""):
     if not model_id:
         raise GanlabError("choose one of your models to remove")
     ctx.remove_model(session, model_id)
-    gr.Info(f"removed {model_id}")
-    return models_table(ctx, session), gr.Dropdown(choices=ctx.model_choices(None, session), value="toyfaces-64")
+    return _changed(ctx, session, f"removed {model_id}", "toyfaces-64")
 
 
 def build(ctx: AppContext) -> None:
