@@ -719,14 +719,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _DownloadBars:
+    """A tqdm bar per downloading file, drawn from the download's progress records."""
+
+    def __init__(self) -> None:
+        self.bars: dict = {}
+
+    def __call__(self, rec) -> None:
+        from tqdm import tqdm
+
+        bar = self.bars.get(rec.file)
+        if bar is None:
+            bar = self.bars[rec.file] = tqdm(total=rec.total, initial=rec.done, unit="B", unit_scale=True,
+                                             unit_divisor=1024, desc=f"downloading {rec.file}")
+        bar.update(rec.done - bar.n)
+        if rec.total is not None and rec.done >= rec.total:
+            bar.close()
+            del self.bars[rec.file]
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
 def main(argv: list[str] | None = None) -> int:
+    from ganlab.models.download import reporting
+
     args = build_parser().parse_args(argv)
     if args.models:  # read by every Registry made from here on, as GANLAB_MODELS is
         os.environ["GANLAB_MODELS"] = os.pathsep.join(
             [p for p in os.environ.get("GANLAB_MODELS", "").split(os.pathsep) if p] + args.models)
     _tune_runtime(args)
+    bars = _DownloadBars()
     try:
-        return args.func(args)
+        with reporting(bars):
+            return args.func(args)
     except GanlabError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -739,3 +766,5 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"error: {err.strerror or err}" + (f": {err.filename}" if err.filename else ""), file=sys.stderr)
         return 2
+    finally:
+        bars.close()

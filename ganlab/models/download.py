@@ -4,6 +4,7 @@ Every failure (offline, refused connection, 404, a cut-off transfer) ends as `We
 whose message lists what was tried and where the file can be put by hand: users see that text,
 never a traceback. A cached file is used without touching the network, and only a complete
 download ever gets the final name, so an interrupted one is resumed rather than trusted.
+Progress goes to whoever listens (`reporting`): the CLI draws a bar, the app writes it on the page.
 """
 
 from __future__ import annotations
@@ -15,7 +16,11 @@ import shutil
 import socket
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Callable, Iterator
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
@@ -40,6 +45,59 @@ OFFLINE_REASON = "offline (GANLAB_OFFLINE or HF_HUB_OFFLINE is set) and no cache
 # and a missing remote file are not OSErrors in current versions.
 _HUB_ERRORS = (OSError, ValueError, hub_errors.EntryNotFoundError, getattr(hub_errors, "HTTPError", OSError))
 _URL_ERRORS = (OSError, http.client.HTTPException, ValueError)
+
+
+@dataclass(frozen=True)
+class DownloadProgress:
+    """One file's transfer so far: `done` bytes of `total` (None when the server does not say)."""
+
+    file: str
+    done: int
+    total: int | None
+
+
+Listener = Callable[[DownloadProgress], None]
+_listener: ContextVar[Listener | None] = ContextVar("ganlab_download_listener", default=None)
+
+
+@contextmanager
+def reporting(listener: Listener) -> Iterator[None]:
+    """Downloads started inside this block (in this thread or task) report their progress to `listener`."""
+    token = _listener.set(listener)
+    try:
+        yield
+    finally:
+        _listener.reset(token)
+
+
+def _report(file: str, done: int, total: int | None) -> None:
+    listener = _listener.get()
+    if listener is not None:
+        listener(DownloadProgress(file, done, total))
+
+
+class _Nowhere:
+    """A text stream that keeps nothing (the library draws no bars of its own)."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+class _HubBar(tqdm):
+    """What huggingface_hub draws its bar with: nothing on screen, each update passed to the listener."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.update(disable=False, file=_Nowhere())
+        super().__init__(*args, **kwargs)
+        self._name = str(kwargs.get("desc") or "download")
+
+    def update(self, n=1):
+        shown = super().update(n)
+        _report(self._name, int(self.n), int(self.total) if self.total else None)
+        return shown
 
 
 class IncompleteDownload(OSError):
@@ -91,7 +149,7 @@ def fetch_hub_file(repo_id: str, filename: str, model: str) -> Path:
             _probe(endpoint)
         path = huggingface_hub.hf_hub_download(
             repo_id, filename, cache_dir=hub_cache_dir(), local_files_only=offline, etag_timeout=TIMEOUT_S,
-            endpoint=endpoint)
+            endpoint=endpoint, tqdm_class=_HubBar)
     except _HUB_ERRORS as err:
         why = "offline" if offline else _describe_hub_error(err)
         reason = OFFLINE_REASON if offline else why
@@ -289,12 +347,14 @@ def _download_once(url: str, part: Path, label: str) -> bool:
         if cap is not None and total is not None and total > cap:
             part.unlink(missing_ok=True)
             raise IncompleteDownload(f"the file is {total >> 20} MB, over this lab's {cap >> 20} MB limit")
-        with open(part, mode) as out, tqdm(total=total, initial=start, unit="B", unit_scale=True,
-                                           unit_divisor=1024, desc=label) as bar:
+        done = start
+        _report(label, done, total)
+        with open(part, mode) as out:
             while chunk := response.read(CHUNK_BYTES):
                 out.write(chunk)
-                bar.update(len(chunk))
-                if cap is not None and bar.n > cap:  # a server that announced less, or nothing
+                done += len(chunk)
+                _report(label, done, total)
+                if cap is not None and done > cap:  # a server that announced less, or nothing
                     out.close()
                     part.unlink(missing_ok=True)
                     raise IncompleteDownload(f"the file is over this lab's {cap >> 20} MB limit")
