@@ -109,7 +109,9 @@ def augment(model: BigGANModel, z: torch.Tensor, c: torch.Tensor, items: Sequenc
         else:
             out = edit_latents(model, base, c.expand(len(rows), -1), name, mags, per_image_steps, truncation).z
             method = "per-image"
-            notes.append(f"{name}: no learned walk, edited by per-image optimisation ({per_image_steps} steps)")
+            notes.append(f"{name}: {model.name} has no learned walk for it, so each image was edited by per-image "
+                         f"optimisation ({per_image_steps} steps); `python -m ganlab train-walks --model {model.name}` "
+                         "learns walks, which are faster")
         for j, i in enumerate(rows):
             moved[i], methods[i] = out[j:j + 1], method
     with torch.no_grad():

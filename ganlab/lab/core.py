@@ -37,7 +37,7 @@ from ganlab.lab.faces import Face
 from ganlab.lab.families import InvertOptions, Inverted, family_of
 from ganlab.models.base import GanModel, check_shape
 from ganlab.models.folder import DIRECTIONS, ENCODER, GANSPACE, LANDSCAPE, SEFA, WALKS, has_helper, helper_path
-from ganlab.models.registry import ModelSpec, Registry, load_model
+from ganlab.models.registry import ModelSpec, Registry, load_model, photo_offer
 from ganlab.session import StoredLatent, validate_latent
 from ganlab.settings import assets_dir
 
@@ -75,11 +75,13 @@ class Inversion:
 
 
 class Lab:
-    """A generator (`model`), its registry entry (`spec`, when it has one) and its helpers (in `model.folder`)."""
+    """A generator (`model`), its registry entry (`spec`, when it has one) and its helpers (in `model.folder`).
+    `registry`: the list the model came from, where a demo model finds the real model it offers."""
 
-    def __init__(self, model: GanModel, spec: ModelSpec | None = None):
+    def __init__(self, model: GanModel, spec: ModelSpec | None = None, registry: Registry | None = None):
         self.model = model
         self.spec = spec
+        self.registry = registry
         self.family = family_of(model)
         self._computed: dict[str, list[Direction]] = {}
         self._learned: list[Direction] = []
@@ -101,8 +103,12 @@ class Lab:
 
     @property
     def caveat(self) -> str:
-        """What the model cannot do (e.g. a demo model that draws cartoons), or ''."""
-        return self.spec.caveat if self.spec else ""
+        """What the model cannot do (e.g. a demo model that draws cartoons) and, for a demo model, the real
+        model that can and what getting it takes here (its download size); '' for a model without caveat."""
+        if self.spec is None or not self.spec.caveat:
+            return ""
+        offer = photo_offer(self.registry or Registry(), self.spec)
+        return f"{self.spec.caveat} {offer}".strip()
 
     @property
     def classes(self) -> list[str]:
@@ -432,4 +438,4 @@ def load(source: str | Path, device: torch.device | str | None = None, registry:
     source = str(source)
     spec = registry.specs.get(source) or registry.add(source)
     model = load_model(registry, spec.id).to(device or default_device())
-    return Lab(model, spec)
+    return Lab(model, spec, registry)

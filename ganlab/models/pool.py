@@ -73,6 +73,12 @@ class ModelPool:
         with self._lock:
             return [(mid, dev, model_bytes(m)) for (mid, dev), m in self._models.items()]
 
+    def has(self, model_id: str, device: torch.device | str | None = None) -> bool:
+        """Whether `model_id` is loaded on `device` (default: CUDA if present): `get` returns at once."""
+        key = (model_id, str(torch.device(device) if device is not None else default_device()))
+        with self._lock:
+            return key in self._models
+
     def holds(self, model: GanModel) -> bool:
         """Whether `model` is still one of the pool's loaded models (not evicted)."""
         with self._lock:

@@ -43,6 +43,8 @@ class ModelSpec:
     description: str = ""
     domain: str = ""                              # what it generates: 'faces', 'objects', 'imagenet'
     caveat: str = ""                              # what it cannot do, said wherever it is used
+    for_photos: str = ""                          # the real model to offer when a photo meets this demo model
+    approx_mb: float | None = None                # download size estimated from the architecture, for messages
     owner: str = ""                               # the app session that added it ('' = everyone's)
     bundled: str = ""
     path: str = ""
@@ -71,7 +73,8 @@ def _describe(src: Source) -> str:
 
 
 MODELS_FILE = Path(__file__).resolve().parent / "data" / "models.json"
-_FIELDS = ("title", "kind", "resolution", "licence", "description", "domain", "caveat", "bundled")
+_FIELDS = ("title", "kind", "resolution", "licence", "description", "domain", "caveat", "for_photos", "approx_mb",
+           "bundled")
 
 
 def read_models(path: Path | str, base: dict[str, ModelSpec] | None = None) -> list[ModelSpec]:
@@ -101,6 +104,8 @@ def _spec(entry: dict, old: ModelSpec | None) -> ModelSpec:
     fields = {k: entry[k] for k in _FIELDS if k in entry}
     if "resolution" in fields:
         fields["resolution"] = int(fields["resolution"])
+    if fields.get("approx_mb") is not None:
+        fields["approx_mb"] = float(fields["approx_mb"])
     if "files" in entry:
         files = entry["files"]
         if not isinstance(files, list) or not files:
@@ -233,9 +238,37 @@ def status(spec: ModelSpec) -> ModelStatus:
     if all(any(download.cached_path(src) for src in alternatives) for alternatives in spec.files):
         return ModelStatus("ready", "downloaded to the cache")
     if settings.offline():
-        return ModelStatus("missing", "not in the cache and GANLAB_OFFLINE is set; would download from "
-                           + spec.describe_sources())
-    return ModelStatus("downloadable", "downloads on first use from " + spec.describe_sources())
+        how = (f"it downloads from {spec.describe_sources()} once the lab is online" if settings.public()
+               else "to use it, " + _how_to_get(spec))
+        return ModelStatus("missing", f"not on this machine{_size(spec)}, and GANLAB_OFFLINE is set; {how}")
+    return ModelStatus("downloadable", f"downloads on first use{_size(spec)} from " + spec.describe_sources())
+
+
+def download_size(spec: ModelSpec) -> str:
+    """'about 296 MB' (exact when the model's sizes are pinned); '' when not known."""
+    if spec.sizes and all(size is not None for size in spec.sizes):
+        return f"{sum(spec.sizes) / 1e6:.0f} MB"
+    return f"about {spec.approx_mb:.0f} MB" if spec.approx_mb else ""
+
+
+def _size(spec: ModelSpec) -> str:
+    size = download_size(spec)
+    return f" ({size})" if size else ""
+
+
+def photo_offer(registry: Registry, spec: ModelSpec) -> str:
+    """For a demo model: the real model that would reproduce a photo, and what getting it takes here."""
+    real = registry.specs.get(spec.for_photos) if spec.for_photos else None
+    if real is None:
+        return ""
+    state = status(real).state
+    if state == "ready":
+        return f"{real.id} ({real.title}) is downloaded here: choose it to reproduce photos."
+    if state == "downloadable":
+        return (f"{real.id} ({real.title}) reproduces photos: choose it to download it once"
+                f"{_size(real)}; it is then cached.")
+    return (f"{real.id} ({real.title}) would reproduce photos, but it is not on this machine and this lab is "
+            "offline, so it cannot be downloaded now.")
 
 
 def load_model(registry: Registry, model_id: str) -> GanModel:
@@ -268,6 +301,12 @@ def load_model(registry: Registry, model_id: str) -> GanModel:
     if spec.kind == "biggan":
         model.folder = helpers_folder_for(paths[-1])
     return model
+
+
+def _how_to_get(spec: ModelSpec) -> str:
+    """Advice for a model that is not here: run once with network, or place its files by hand."""
+    hand = _where_to_put(spec) if len(spec.files) > 1 else download.default_hint(list(spec.files[0]))
+    return "run once with network access (unset GANLAB_OFFLINE), or " + hand
 
 
 def _where_to_put(spec: ModelSpec) -> str:

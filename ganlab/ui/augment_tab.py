@@ -11,13 +11,17 @@ from ganlab.errors import GanlabError
 from ganlab.imaging import to_uint8
 from ganlab.invert.losses import lpips_distance
 from ganlab.lab import Inversion
-from ganlab.ui.context import AppContext, image_file, readable, session_id, side_by_side, upload_name
+from ganlab.models.registry import status
+from ganlab.ui.context import AppContext, image_file, readable, relay, session_id, side_by_side, upload_name
 from ganlab.ui.gpu import gpu
 
 
 def class_choices(ctx: AppContext, session: str, model_id: str) -> list[str]:
-    """'auto' and the model's class names (searchable in the page); just 'auto' if it cannot load now."""
+    """'auto' and the model's class names (searchable in the page); just 'auto' while its weights are not
+    on disk (choosing a model never starts a download: inverting does, with its progress shown)."""
     try:
+        if status(ctx.registry.get(model_id, viewer=session)).state != "ready":
+            return ["auto"]
         return ["auto"] + ctx.lab(session, model_id).classes
     except GanlabError:
         return ["auto"]
@@ -54,7 +58,8 @@ def build(ctx: AppContext) -> None:
                    start_from_encoder: bool):
         if picture is None:
             raise GanlabError("add an image first")
-        lab = ctx.lab(session_id(request), model_id)
+        lab = yield from relay(ctx.lab_loading(session_id(request), model_id),
+                               lambda line: (gr.skip(), line, gr.skip()))
         target = lab.prepare(picture, name=upload_name(picture))
         target_u8 = to_uint8(target.img)[0]
         runs = lab.invert_steps(target, "encoder" if start_from_encoder else "random",

@@ -6,9 +6,10 @@ import functools
 import inspect
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Callable, Iterator, TypeVar
 
 import gradio as gr
 import numpy as np
@@ -17,6 +18,7 @@ from ganlab import settings
 from ganlab.edit.apply import EditRenderer
 from ganlab.errors import BadCheckpoint, GanlabError, WeightsUnavailable
 from ganlab.lab import Lab
+from ganlab.models.download import DownloadProgress, reporting
 from ganlab.models.pool import ModelPool
 from ganlab.models.registry import ModelSpec, Registry, load_model, status
 from ganlab.runtime import release_memory
@@ -197,8 +199,41 @@ class AppContext:
             self._labs = {key: lab for key, lab in self._labs.items() if self.pool.holds(lab.model)}
             lab = self._labs.get(id(model))
             if lab is None or lab.model is not model:
-                lab = self._labs[id(model)] = Lab(model, self.registry.get(model_id, viewer=session_id))
+                lab = self._labs[id(model)] = Lab(model, self.registry.get(model_id, viewer=session_id),
+                                                  self.registry)
             return lab
+
+    def lab_loading(self, session_id: str, model_id: str, every_s: float = 0.5) -> Iterator[str]:
+        """`lab` for a long handler: while the model downloads or loads, yields a line for the page every
+        `every_s` (file, MB done of total, time left); the Lab is the generator's return value
+        (`lab = yield from ctx.lab_loading(...)`). A loaded model returns at once, yielding nothing."""
+        self.registry.get(model_id, viewer=session_id)
+        if self.pool.has(model_id):
+            return self.lab(session_id, model_id)
+        files: dict[str, tuple[DownloadProgress, float]] = {}  # each file's latest progress and when it began
+        outcome: dict[str, object] = {}
+
+        def heard(rec: DownloadProgress) -> None:
+            began = files[rec.file][1] if rec.file in files else time.monotonic()
+            files[rec.file] = (rec, began)
+
+        def load() -> None:
+            try:
+                with reporting(heard):
+                    outcome["lab"] = self.lab(session_id, model_id)
+            except BaseException as err:  # raised again in the handler's thread, where the page hears it
+                outcome["error"] = err
+
+        worker = threading.Thread(target=load, name=f"load-{model_id}", daemon=True)
+        started = time.monotonic()
+        worker.start()
+        while worker.is_alive():
+            worker.join(every_s)
+            if worker.is_alive():
+                yield loading_line(model_id, files, time.monotonic() - started)
+        if "error" in outcome:
+            raise outcome["error"]  # type: ignore[misc]
+        return outcome["lab"]
 
     def model(self, session_id: str, model_id: str):
         """The loaded model, if this session may use it: other sessions' models are unknown to it.
@@ -218,6 +253,39 @@ class AppContext:
             if not settings.public():
                 raise
             raise BadCheckpoint(_without_paths(str(err))) from None
+
+
+def loading_line(model_id: str, files: dict[str, tuple[DownloadProgress, float]], elapsed_s: float) -> str:
+    """What the page says while a model arrives: each file still downloading (MB done of total, time
+    left at the rate so far), else that the weights are being read."""
+    now = time.monotonic()
+    lines = []
+    for rec, began in files.values():
+        if rec.total is not None and rec.done >= rec.total:
+            continue
+        done_mb = rec.done / 2 ** 20
+        if rec.total:
+            rate = rec.done / max(now - began, 1e-3)
+            left = f", about {(rec.total - rec.done) / rate:.0f} s left" if rec.done and rate else ""
+            lines.append(f"**Downloading** {rec.file}: {done_mb:.0f} of {rec.total / 2 ** 20:.0f} MB "
+                         f"({100 * rec.done / rec.total:.0f}%){left}")
+        else:
+            lines.append(f"**Downloading** {rec.file}: {done_mb:.0f} MB so far")
+    if lines:
+        lines.append("A model's first use downloads its weights once; later runs start at once.")
+    else:
+        lines.append(f"**Loading** {model_id} ... ({elapsed_s:.0f} s)")
+    return "\n\n".join(lines)
+
+
+def relay(lines: Iterator[str], wrap: Callable[[str], tuple]):
+    """Pass a sub-generator's lines on as the handler's outputs (`wrap`), returning its return value."""
+    while True:
+        try:
+            line = next(lines)
+        except StopIteration as done:
+            return done.value
+        yield wrap(line)
 
 
 def image_file(**options) -> gr.Image:

@@ -19,7 +19,7 @@ from ganlab.lab import Face, Inversion, Lab
 from ganlab.lab.core import Prepared
 from ganlab.models.stylegan2_model import StyleGAN2Model
 from ganlab.ui.align_tab import AlignHandles, chosen_face
-from ganlab.ui.context import AppContext, image_file, readable, session_id, side_by_side, upload_name
+from ganlab.ui.context import AppContext, image_file, readable, relay, session_id, side_by_side, upload_name
 from ganlab.ui.gpu import gpu
 
 SPACES = {"W+ (one w per layer)": "w+", "W (one w)": "w", "W, then W+": "w-then-w+"}
@@ -92,7 +92,7 @@ def run_projection(ctx: AppContext, image: ImageSource | None, model_id: str, me
     source = visit.sent or image
     if source is None:
         raise GanlabError("add a target image first (or send one from the Align tab)")
-    lab = ctx.lab(session, model_id)
+    lab = yield from relay(ctx.lab_loading(session, model_id), lambda line: (gr.skip(), gr.skip(), line))
     if "projector" not in lab.methods:
         raise GanlabError(f"{model_id} is not a StyleGAN2 model: invert BigGAN images in the Augment tab")
     target = lab.prepare(source, name=upload_name(image))

@@ -64,5 +64,15 @@ def test_a_photo_projected_into_the_demo_model_is_told_what_that_model_cannot_do
     out = list(project_tab.run_projection(ctx, Image.new("RGB", (64, 64), (200, 150, 120)), "toyfaces-64",
                                           "Landscape map (uses Steps)", project_tab_space, 2, "p", request))
     statuses = [status for _, _, status in out]
-    assert "Done" in statuses[-1]  # the last word, which stays on the page, says it too
-    assert all("cannot reproduce a photo" in s and "stylegan2-ffhq-1024" in s for s in statuses)
+    run = statuses[next(i for i, s in enumerate(statuses) if "Starting" in s):]  # after the model has loaded
+    assert "Done" in run[-1]  # the last word, which stays on the page, says it too
+    assert all("cannot reproduce a photo" in s and "stylegan2-ffhq-256" in s and "offline" in s for s in run)
+
+
+def test_with_network_the_demo_model_offers_the_real_model_and_its_download_size(monkeypatch):
+    from ganlab.lab import load
+
+    monkeypatch.delenv("GANLAB_OFFLINE", raising=False)
+    monkeypatch.setenv("GANLAB_CACHE", "/nonexistent-cache-for-this-test")
+    caveat = load("toyfaces-64").caveat
+    assert "cartoon" in caveat and "stylegan2-ffhq-256" in caveat and "about 296 MB" in caveat
