@@ -338,7 +338,8 @@ def cmd_gallery(args: argparse.Namespace) -> int:
     with tqdm(total=args.steps, desc=f"inverting {Path(args.image).name}", unit="step") as bar:
         inv = lab.invert(args.image, method="random" if args.no_encoder else None, steps=args.steps,
                          cls=args.class_name, seed=args.seed, callback=lambda rec: bar.update(rec.step - bar.n))
-    gallery = lab.augment(inv, transforms, magnitudes, samples=args.samples, jitter=args.jitter, seed=args.seed)
+    gallery = lab.augment(inv, transforms, magnitudes, samples=args.samples, jitter=args.jitter, seed=args.seed,
+                          per_image_steps=args.per_image_steps)
 
     def fill(folder: Path) -> None:
         gallery.save_grid(folder / "grid.png")
@@ -682,6 +683,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=150, help="inversion steps")
     p.add_argument("--no-encoder", action="store_true", help="start from random z instead of the encoder's guess")
     p.add_argument("--jitter", type=float, default=0.2, help="z jitter between samples")
+    p.add_argument("--per-image-steps", type=int, default=60,
+                   help="optimisation steps per image for a transform the model has no learned walk for")
     p.add_argument("--seed", type=int, default=0, help="seed of the inversion and the jitter")
     p.add_argument("--out", default="out/gallery", help="output folder: grid.png, augmentations.zip, latent.npz")
     _add_device_options(p)

@@ -32,6 +32,7 @@ from ganlab.models.base import check_shape
 from ganlab.models.biggan import Z_BOUND, BigGANModel, find_class
 
 AUTO = "auto"
+MAX_SCREENED = 64  # 'auto' optimises every candidate class of every target in one batch: more would not fit
 
 
 @dataclass
@@ -220,6 +221,11 @@ def invert(model: BigGANModel, target: torch.Tensor, cls: str | int = AUTO, cfg:
         check_shape("init classes", init[1], [n])
     pool = [find_class(q, model.class_names) for q in (candidates or range(model.num_classes))]
     auto = init is None and isinstance(cls, str) and cls.strip().lower() == AUTO
+    if auto and len(pool) * n > MAX_SCREENED:
+        raise GanlabError(f"'{model.name}' draws {model.num_classes} classes and has no encoder to guess the class: "
+                          f"finding it would optimise {len(pool) * n} candidates at once. Name the class the "
+                          "image shows (e.g. 'golden retriever', or its index), or give a shortlist of at most "
+                          f"{MAX_SCREENED}")
     screen = auto and len(pool) > cfg.top_k
     k = min(cfg.top_k, len(pool))
     total = cfg.num_steps + (cfg.shortlist_steps if auto else 0) + (cfg.screen_steps if screen else 0)

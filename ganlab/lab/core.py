@@ -11,6 +11,7 @@ live in `ganlab.lab.families`.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import threading
 from dataclasses import dataclass, field
@@ -207,12 +208,15 @@ class Lab:
                 return []
             return load_directions(helper_path(self.model, DIRECTIONS), self.name, self.model.w_dim, own=True)
         helper = {"ganspace": GANSPACE, "sefa": SEFA}[source]
+        weights = weights_fingerprint(self.model)
         if has_helper(self.model, helper):
             kept = load_directions(helper_path(self.model, helper), self.name, self.model.w_dim, own=True)
-            if len(kept) == COMPONENTS:
+            if len(kept) == COMPONENTS and all(d.metadata.get("weights") == weights for d in kept):
                 return kept
         found = (ganspace(self.model, n_samples=GANSPACE_SAMPLES, n_components=COMPONENTS) if source == "ganspace"
                  else sefa(self.model, n_components=COMPONENTS))
+        for direction in found:
+            direction.metadata["weights"] = weights
         self._keep_computed(helper, found)
         return found
 
@@ -325,12 +329,15 @@ class Lab:
 
     def augment(self, latent: LatentLike, transforms: Sequence[str] = ("zoom", "slide_left", "slide_right"),
                 magnitudes: Mapping[str, Sequence[float]] | None = None, samples: int = 2, jitter: float = 0.2,
-                truncation: float = 1.0, seed: int = 0) -> Gallery:
+                truncation: float = 1.0, seed: int = 0, per_image_steps: int = 60) -> Gallery:
         """A labelled gallery of latent-space augmentations of an inverted BigGAN image: each transform at
-        each magnitude (default: the transform's own), `samples` jittered copies each. `.save_grid(png)`,
+        each magnitude (default: the transform's own), `samples` jittered copies each. A transform without
+        a learned walk is made by `per_image_steps` of optimisation per image. `.save_grid(png)`,
         `.save_zip(zip)`."""
+        if per_image_steps < 1:
+            raise GanlabError(f"per-image steps must be at least 1, not {per_image_steps}")
         items = gallery_items(list(transforms), dict(magnitudes) if magnitudes else None, samples=samples, seed=seed)
-        return self.family.augment(self.model, self._own(latent), items, jitter, truncation)
+        return self.family.augment(self.model, self._own(latent), items, jitter, truncation, per_image_steps)
 
     # --- the model folder -------------------------------------------------------------------------
 
@@ -426,6 +433,16 @@ class Lab:
             done.latent.origin = face.origin
         return Inversion(done.latent, Image.fromarray(np.ascontiguousarray(done.image)), done.metrics, face,
                          done.steps_run, done.stopped, done.history)
+
+
+def weights_fingerprint(model: GanModel) -> str:
+    """A digest of the generator's weights: directions computed from other weights (a checkpoint replaced
+    under the same name) are computed again rather than trusted."""
+    digest = hashlib.sha256()
+    for name, tensor in model.net.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 def load(source: str | Path, device: torch.device | str | None = None, registry: Registry | None = None) -> Lab:

@@ -109,7 +109,8 @@ class StyleGAN2Family:
         return StoredLatent(f"{latent.name}-edited", latent.model_id, "w+", edited, c=latent.c,
                             source=f"edit of {latent.name} ({what})", origin=latent.origin)
 
-    def augment(self, model: GanModel, latent: StoredLatent, items, jitter: float, truncation: float) -> Gallery:
+    def augment(self, model: GanModel, latent: StoredLatent, items, jitter: float, truncation: float,
+                per_image_steps: int) -> Gallery:
         raise GanlabError(f"'{model.name}' is a StyleGAN2 model: augmentation galleries are made with BigGAN "
                           "models; edit StyleGAN2 latents along directions instead")
 
@@ -168,13 +169,14 @@ class BigGANFamily:
         raise GanlabError(f"'{model.name}' is a BigGAN model: it has no edit directions; make an augmentation "
                           "gallery (zoom, slides) instead")
 
-    def augment(self, model: GanModel, latent: StoredLatent, items, jitter: float, truncation: float) -> Gallery:
+    def augment(self, model: GanModel, latent: StoredLatent, items, jitter: float, truncation: float,
+                per_image_steps: int) -> Gallery:
         if latent.c is None:
             raise GanlabError(f"'{latent.name}' has no class vector: a BigGAN latent needs one")
         walks = load_walks(default_walks_path(model), model, own=True) if has_helper(model, WALKS) else None
         z = validate_latent(model, "z", latent.tensor).to(model.device)
         gallery = augment(model, z, latent.c.to(model.device), items, walks=walks, jitter=jitter,
-                          truncation=truncation)
+                          truncation=truncation, per_image_steps=per_image_steps)
         gallery.source = latent.source or latent.name
         gallery.class_name = model.class_names[int(latent.c[0].argmax())]
         return gallery

@@ -182,11 +182,16 @@ def fetch_url(url: str, model: str, filename: str | None = None) -> Path:
 
 
 def verified(path: Path, model: str, size: int | None = None, sha256: str | None = None) -> Path:
-    """`path`, once its size and sha256 are what the registry says (the digest is remembered beside the
-    file, so a large checkpoint is hashed once). A file that differs is deleted when it was a download."""
+    """`path`, once it is no web page and its size and sha256 are what the registry says (the digest is
+    remembered beside the file, so a large checkpoint is hashed once). A file that differs is deleted when
+    it was a download."""
     actual_size = path.stat().st_size
-    why = ""
-    if size is not None and actual_size != size:
+    why, fix = "", ("the file was damaged or replaced at its source; it was not kept: run again to download it "
+                    "afresh, or check the registry entry's sha256")
+    if looks_like_a_web_page(path):
+        why = f"the server sent a web page instead of {path.name} (the link may need a login, or it moved)"
+        fix = "open the link in a browser to see what it asks for, and give a direct link to the file; nothing was kept"
+    elif size is not None and actual_size != size:
         why = f"{path.name} is {actual_size} bytes, but the model's file has {size}"
     elif sha256:
         mark = path.with_name(path.name + ".sha256")
@@ -198,9 +203,15 @@ def verified(path: Path, model: str, size: int | None = None, sha256: str | None
     if not why:
         return path
     discard(path)
-    raise WeightsUnavailable(model, [f"{path.name} ({why})"], why,
-                             "the file was damaged or replaced at its source; it was not kept: run again to download "
-                             "it afresh, or check the registry entry's sha256")
+    raise WeightsUnavailable(model, [f"{path.name} ({why})"], why, fix)
+
+
+def looks_like_a_web_page(path: Path) -> bool:
+    """Whether a downloaded file is HTML (a login or error page served with status 200), which no
+    checkpoint format starts like."""
+    with open(path, "rb") as f:
+        head = f.read(512).lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html", b"<head", b"<body"))
 
 
 def _sha256(path: Path) -> str:

@@ -111,3 +111,11 @@ def test_a_huge_layer_range_is_refused_before_any_list_is_built():
     finally:
         tracemalloc.stop()
     assert peak < 1 << 20
+
+
+@pytest.mark.parametrize("num_ws", [12, 14, 16, 18])
+def test_layer_presets_split_every_real_depth_into_three_contiguous_parts(num_ws):
+    """FFHQ 256/512/1024 have 14/16/18 ws (12: a 128-px StyleGAN2): each preset gets a real share."""
+    parts = [layer_indices(preset, num_ws) for preset in ("coarse", "middle", "fine")]
+    assert sum(parts, []) == list(range(num_ws))
+    assert all(len(part) >= 3 for part in parts)

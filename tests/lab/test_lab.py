@@ -210,6 +210,21 @@ def test_ganspace_and_sefa_are_computed_once_per_model_folder_but_never_written_
     assert lab.model.folder == bundled and not (bundled / "sefa.npz").exists()
 
 
+def test_directions_kept_for_other_weights_are_computed_again(lab, tmp_path):
+    """A checkpoint replaced under the same name must not inherit the old one's GANSpace/SeFa axes."""
+    folder = lab.save(tmp_path / "mine")
+    old = ganlab.load(folder, device="cpu").directions_of("sefa")
+    changed = ganlab.load(folder, device="cpu")
+    with torch.no_grad():
+        for name, param in changed.model.net.named_parameters():
+            if name.endswith("affine.weight"):
+                param.mul_(torch.linspace(0.5, 1.5, param.shape[1]))
+    new = changed.directions_of("sefa")
+    assert not np.allclose(new[0].vector, old[0].vector)
+    assert new[0].metadata["weights"] != old[0].metadata["weights"]
+    assert ganlab.load(folder, device="cpu").directions_of("sefa")[0].metadata["weights"] == old[0].metadata["weights"]
+
+
 def test_a_direction_is_learned_from_two_groups_of_photos(lab, tmp_path):
     pos = [lab.render(lab.edit(s, {"smile": 3.0})) for s in lab.sample(range(30, 36))]
     neg = [lab.render(lab.edit(s, {"smile": -3.0})) for s in lab.sample(range(40, 46))]

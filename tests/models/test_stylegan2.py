@@ -151,3 +151,17 @@ def test_sampling_is_deterministic_for_a_seed(golden_dir):
     assert torch.equal(model.sample_z(3, seed=5), model.sample_z(3, seed=5))
     assert not torch.equal(model.sample_z(3, seed=5), model.sample_z(3, seed=6))
     assert isinstance(model, StyleGAN2Model)
+
+
+def test_w_stats_are_kept_until_the_mapping_changes():
+    from ganlab.models.registry import Registry, load_model
+
+    model = load_model(Registry(), "toyfaces-64")
+    mean, std = model.w_stats(n=500)
+    mean.add_(1.0)  # callers get a copy: changing it changes nothing kept
+    again, same_std = model.w_stats(n=500)
+    assert torch.equal(again, model._w_stats(500, 123, 1000)[0]) and same_std == std
+    with torch.no_grad():
+        model.net.mapping.fc0.weight.mul_(2.0)  # as a training step would change it
+    moved, _ = model.w_stats(n=500)
+    assert torch.equal(moved, model._w_stats(500, 123, 1000)[0]) and not torch.equal(moved, again)
