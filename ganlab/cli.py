@@ -734,7 +734,7 @@ class _DownloadBars:
         bar = self.bars.get(rec.file)
         if bar is None:
             bar = self.bars[rec.file] = tqdm(total=rec.total, initial=rec.done, unit="B", unit_scale=True,
-                                             unit_divisor=1024, desc=f"downloading {rec.file}")
+                                             unit_divisor=1000, desc=f"downloading {rec.file}")
         bar.update(rec.done - bar.n)
         if rec.total is not None and rec.done >= rec.total:
             bar.close()

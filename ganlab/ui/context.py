@@ -263,11 +263,11 @@ def loading_line(model_id: str, files: dict[str, tuple[DownloadProgress, float]]
     for rec, began in files.values():
         if rec.total is not None and rec.done >= rec.total:
             continue
-        done_mb = rec.done / 2 ** 20
+        done_mb = rec.done / 1e6
         if rec.total:
             rate = rec.done / max(now - began, 1e-3)
             left = f", about {(rec.total - rec.done) / rate:.0f} s left" if rec.done and rate else ""
-            lines.append(f"**Downloading** {rec.file}: {done_mb:.0f} of {rec.total / 2 ** 20:.0f} MB "
+            lines.append(f"**Downloading** {rec.file}: {done_mb:.0f} of {rec.total / 1e6:.0f} MB "
                          f"({100 * rec.done / rec.total:.0f}%){left}")
         else:
             lines.append(f"**Downloading** {rec.file}: {done_mb:.0f} MB so far")

@@ -141,7 +141,7 @@ def build(ctx: AppContext, align: AlignHandles, tabs: gr.Tabs) -> None:
     with gr.Row():
         with gr.Column(scale=1):
             target = image_file(label="Target (an aligned face works best)", elem_id="project-target")
-            model = ctx.model_dropdown("stylegan2", "toyfaces-64")
+            model = ctx.model_dropdown("stylegan2", "toyfaces-64", elem_id="project-model")
             method = gr.Radio(list(METHODS), value=next(iter(METHODS)), label="Method",
                               info="The encoder and landscape map are trained per model "
                                    "(the bundled face model has both)")
