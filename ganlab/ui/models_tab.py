@@ -14,7 +14,7 @@ from ganlab.errors import GanlabError
 from ganlab.ui.context import AppContext, enlarge, readable, session_id, upload_name
 from ganlab.ui.gpu import gpu
 
-HEADERS = ["model", "kind", "resolution", "status", "detail", "licence"]
+HEADERS = ["model", "what it is", "kind", "resolution", "status", "detail", "licence"]
 STATE_LABEL = {"ready": "ready", "downloadable": "downloads on first use", "missing": "MISSING"}
 
 
@@ -25,7 +25,8 @@ def models_table(ctx: AppContext, session: str = "") -> list[list[str]]:
         st = status(spec)
         res = f"{spec.resolution}px" if spec.resolution else "?"
         detail = "uploaded in this session" if spec.owner and spec.path and settings.public() else st.detail
-        rows.append([spec.id, spec.kind, res, STATE_LABEL.get(st.state, st.state), detail, spec.licence])
+        rows.append([spec.id, spec.description or spec.title, spec.kind, res, STATE_LABEL.get(st.state, st.state),
+                     detail, spec.licence])
     return rows
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gradio as gr
 import pytest
 
+from ganlab import settings
+from ganlab.models.download import url_cache_path
 from ganlab.ui.context import AppContext
 from ganlab.ui.models_tab import add_model, add_upload, models_table, preview, remove_model
 
@@ -18,8 +20,20 @@ def ctx(monkeypatch, tmp_path):
 
 def test_table_has_one_row_per_model_with_its_status(ctx):
     rows = {r[0]: r for r in models_table(ctx)}
-    assert rows["toyfaces-64"][3] == "ready"
-    assert rows["biggan-deep-512"][3] == "MISSING" and "GANLAB_OFFLINE" in rows["biggan-deep-512"][4]
+    assert rows["toyfaces-64"][4] == "ready"
+    assert rows["biggan-deep-512"][4] == "MISSING" and "GANLAB_OFFLINE" in rows["biggan-deep-512"][5]
+    # offline, every real model says what it is, how big it is, that it is not here, and how to get it
+    what, _, _, state, detail, _ = rows["stylegan2-ffhq-256"][1:]
+    assert "FFHQ" in what and state == "MISSING"
+    assert "not on this machine (about 296 MB)" in detail and "run once with network access" in detail
+    assert str(url_cache_path(ctx.registry.get("stylegan2-ffhq-256").files[0][0][1])) in detail
+
+
+def test_a_public_app_tells_how_big_a_missing_model_is_but_not_where_its_files_go(ctx, monkeypatch):
+    monkeypatch.setenv("GANLAB_PUBLIC", "1")
+    detail = {r[0]: r for r in models_table(ctx)}["stylegan2-ffhq-1024"][5]
+    assert "about 382 MB" in detail and "once the lab is online" in detail
+    assert str(settings.cache_dir()) not in detail
 
 
 def test_preview_enlarges_the_sample_for_display(ctx):
@@ -119,7 +133,7 @@ def test_a_public_app_takes_an_uploaded_checkpoint_for_that_visitor_only(ctx, mo
     shutil.copyfile(golden_dir / "stylegan2_ada" / "tiny_snapshot.pkl", upload)
     table, dropdown = add_upload(ctx, str(upload), "visitor")
     row = next(r for r in table if r[0].startswith("user-tiny_snapshot"))
-    assert "uploaded in this session" in row[4] and ctx.model("visitor", row[0]).kind == "stylegan2"
+    assert "uploaded in this session" in row[5] and ctx.model("visitor", row[0]).kind == "stylegan2"
     assert not any(str(tmp_path) in str(cell) for r in table for cell in r)
     picture = preview(ctx, row[0], 1, 1.0, "", "visitor")
     assert picture.ndim == 3 and picture.std() > 0
