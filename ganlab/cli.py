@@ -480,6 +480,46 @@ def cmd_augment(args: argparse.Namespace) -> int:
 
 
 
+def cmd_batch(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from ganlab.batch import BatchJob, BatchProgress, run_batch
+
+    def listed(text: str | None) -> tuple[str, ...]:
+        return tuple(t.strip() for t in (text or "").split(",") if t.strip())
+
+    try:
+        magnitudes = tuple(float(m) for m in listed(getattr(args, "magnitudes", "")))
+    except ValueError:
+        raise GanlabError(f"--magnitudes takes numbers separated by commas, e.g. -2,2; got {args.magnitudes!r}") from None
+    job = BatchJob(args.model, task=args.task, method=args.method, steps=args.steps, align=args.align,
+                   cls=args.class_name, transforms=listed(getattr(args, "transforms", "")),
+                   directions=listed(getattr(args, "directions", "")), magnitudes=magnitudes,
+                   per_image_steps=getattr(args, "per_image_steps", 20), seed=args.seed)
+    bar = None
+    for rec in run_batch(job, args.src, args.out, workers=args.workers, batch_size=args.batch_size,
+                         gpus_per_worker=args.gpus_per_worker, address=args.address, device=args.device):
+        if isinstance(rec, BatchProgress):
+            if bar is None:  # its rate and ETA come from the records (the first one arrives after start-up)
+                bar = tqdm(total=rec.total, desc=f"{args.task} {Path(args.src).name}", unit="img",
+                           bar_format="{l_bar}{bar}| {n}/{total} [{postfix}]")
+            bar.update(1)
+            bar.set_postfix_str(f"{rec.images_per_s:.2f} img/s, about {rec.eta_s:.0f} s left, {rec.failed} failed")
+            if rec.status != "ok":
+                tqdm.write(f"failed: {rec.source}: {rec.message}")
+            continue
+        if bar is not None:
+            bar.close()
+        print(f"{rec.done} images done now, {rec.done_before} before, of {rec.sources} in {args.src}; "
+              f"manifest: {rec.out / 'labels.csv'}" + (f" and {rec.parquet.name}" if rec.parquet else ""))
+        if rec.failed:
+            print(f"{len(rec.failed)} image(s) failed (recorded with their reasons in the manifest):")
+            for row in rec.failed:
+                print(f"  {row['source']}: {row['message']}")
+        return 1 if rec.failed else 0
+    return 0
+
+
 def cmd_train_encoder(args: argparse.Namespace) -> int:
     """Train (resuming) the model's encoder (StyleGAN2: image -> ws; BigGAN: image -> z and class), then
     optionally export it to the model's folder. Other --lr / --real-weight / --anneal to more steps is a
@@ -651,6 +691,37 @@ def build_parser() -> argparse.ArgumentParser:
                         "offsets in --init walks are kept as they are")
     _add_device_options(p)
     p.set_defaults(func=cmd_train_walks)
+
+    p = sub.add_parser("batch", help="invert or augment a folder of images at scale (resumable; Ray for several "
+                                      "workers or GPUs)")
+    tasks = p.add_subparsers(dest="task", required=True)
+    for task, what in (("invert", "invert every image: its latent and reconstruction"),
+                       ("augment", "invert every image, then write its augmentations (directions for StyleGAN2 "
+                                   "models, zoom and slides for BigGAN models)")):
+        t = tasks.add_parser(task, help=what, formatter_class=_Help)
+        t.add_argument("src", help="a folder of images (searched recursively), or one image")
+        t.add_argument("--model", required=True, help="a model id, or a checkpoint path/URL")
+        t.add_argument("--out", required=True, help="output folder: one folder per image, labels.csv, manifest.parquet")
+        t.add_argument("--method", help="inversion method (default: the model's; e.g. balanced, projector, encoder)")
+        t.add_argument("--steps", type=int, help="inversion steps (default: the method's)")
+        t.add_argument("--align", action=argparse.BooleanOptionalAction, default=None,
+                       help="align the face in each photo first (default: for face models)")
+        t.add_argument("--class", dest="class_name", default="auto", help="BigGAN: the images' class, or auto")
+        t.add_argument("--workers", type=int, default=1, help="model copies working at once; more than 1 runs on Ray")
+        t.add_argument("--batch-size", type=int, default=4, help="images per Ray task (the manifest is committed "
+                                                                  "as each task's images finish)")
+        t.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs each Ray worker holds")
+        t.add_argument("--address", help="an existing Ray cluster (default: a local Ray when --workers > 1)")
+        t.add_argument("--seed", type=int, default=0, help="seed; each image's own seed derives from it and its name")
+        t.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+        if task == "augment":
+            t.add_argument("--directions", help="StyleGAN2: directions, comma-separated (default: the model's first 3)")
+            t.add_argument("--transforms", help="BigGAN: transforms, comma-separated (default: zoom,slide_left,slide_right)")
+            t.add_argument("--magnitudes", help="magnitudes, comma-separated (default: -2,2 sigma for directions, "
+                                                "each transform's own for BigGAN)")
+            t.add_argument("--per-image-steps", type=int, default=20,
+                           help="BigGAN: optimisation steps per image for a transform without a learned walk")
+        t.set_defaults(func=cmd_batch)
 
     p = sub.add_parser("augment", help="invert each image of a folder into BigGAN and write augmentations")
     p.add_argument("folder", help="folder of images to augment")

@@ -1,0 +1,96 @@
+"""The record of a batch run: `labels.csv` in the output folder, one row per file written plus one summary
+row per source image, committed per finished source; `manifest.parquet` is written from it at the end.
+
+Resuming trusts only this record: a source is done when its summary row is there (it is written last,
+in the same append as the source's other rows, and synced). Rows of a source whose summary never made it
+(a run killed mid-append) are dropped on the next start, and that source runs again; its files, written
+whole under fixed names, are simply replaced.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+
+from ganlab.fileio import write_atomically
+
+LABELS = "labels.csv"
+PARQUET = "manifest.parquet"
+FIELDS = ("source", "file", "kind", "label", "transform", "magnitude", "seed", "method", "psnr", "ssim",
+          "distance", "status", "message")
+SUMMARY = "source"  # the `kind` of a source's last row: status 'ok' or 'failed', with the reconstruction metrics
+
+
+class Manifest:
+    """`labels.csv` of one output folder: what is done, and the append that commits a finished source."""
+
+    def __init__(self, out: Path):
+        self.out = Path(out)
+        self.path = self.out / LABELS
+        self.rows: list[dict[str, str]] = self._read()
+
+    def _read(self) -> list[dict[str, str]]:
+        if not self.path.is_file():
+            return []
+        text = self.path.read_text()
+        complete = text[:text.rfind("\n") + 1]  # a torn last line (a kill mid-append) is not a row
+        rows = list(csv.DictReader(io.StringIO(complete)))
+        finished = {r["source"] for r in rows if r["kind"] == SUMMARY}
+        kept = [r for r in rows if r["source"] in finished]
+        if kept != rows or complete != text:
+            write_atomically(self.path, _csv(kept, header=True))
+        return kept
+
+    def done(self) -> set[str]:
+        """Sources with their summary row: finished (well or with a recorded failure)."""
+        return {r["source"] for r in self.rows if r["kind"] == SUMMARY}
+
+    def failed(self) -> list[dict[str, str]]:
+        return [r for r in self.rows if r["kind"] == SUMMARY and r["status"] != "ok"]
+
+    def commit(self, rows: list[dict]) -> None:
+        """Append one finished source's rows (its summary last) in one synced write."""
+        if not rows or rows[-1].get("kind") != SUMMARY:
+            raise ValueError("a source's rows end with its summary row")
+        clean = [{k: _cell(row.get(k)) for k in FIELDS} for row in rows]
+        self.out.mkdir(parents=True, exist_ok=True)
+        new = not self.path.is_file() or self.path.stat().st_size == 0
+        with open(self.path, "a", newline="") as f:
+            f.write(_csv(clean, header=new))
+            f.flush()
+            os.fsync(f.fileno())
+        self.rows += clean
+
+    def write_parquet(self) -> Path | None:
+        """`manifest.parquet` from every row (written whole, then renamed); None without pyarrow."""
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:
+            return None
+        columns = {k: [r[k] for r in self.rows] for k in FIELDS}
+        for numeric in ("magnitude", "psnr", "ssim", "distance"):
+            columns[numeric] = [float(v) if v != "" else None for v in columns[numeric]]
+        columns["seed"] = [int(v) if v != "" else None for v in columns["seed"]]
+        buffer = io.BytesIO()
+        pq.write_table(pa.table(columns), buffer)
+        return write_atomically(self.out / PARQUET, buffer.getvalue())
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _csv(rows: list[dict[str, str]], header: bool) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=FIELDS, lineterminator="\n")
+    if header:
+        writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()

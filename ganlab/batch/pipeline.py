@@ -1,0 +1,226 @@
+"""A folder of images through one model: read -> (align, for face models) -> invert -> (augment) -> write.
+
+`run_batch` yields `BatchProgress` records and ends with a `BatchSummary`. With one worker it runs in this
+process; with more (or a cluster address) on Ray Data (`ganlab.batch.on_ray`), one model load per worker.
+Every source image gets a folder `OUT/<name>/` (its latent, reconstruction and augmentations, each file
+written whole then renamed) and rows in the manifest, committed when the source is finished, so a run
+stopped at any point resumes where it was, without duplicates.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+from PIL import Image
+
+from ganlab.batch.manifest import SUMMARY, Manifest
+from ganlab.errors import GanlabError
+from ganlab.fileio import write_atomically
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
+TASKS = ("invert", "augment")
+FACE_MAGNITUDES = (-2.0, 2.0)   # sigma units along each direction, when none are given
+FACE_DIRECTIONS = 3             # directions used when none are named: the model's first ones
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    """What every image of a run gets. `transforms` (BigGAN models) or `directions` (StyleGAN2 models)
+    with `magnitudes` say the augmentations; empty means the model's defaults."""
+
+    model: str
+    task: str = "invert"                     # 'invert', or 'augment' (invert, then augment)
+    method: str | None = None                # inversion method (default: the model's)
+    steps: int | None = None                 # inversion steps (default: the method's)
+    align: bool | None = None                # align faces first; None: when the model draws faces
+    cls: str = "auto"                        # BigGAN: the class of the images, or 'auto'
+    transforms: tuple[str, ...] = ()
+    directions: tuple[str, ...] = ()
+    magnitudes: tuple[float, ...] = ()
+    per_image_steps: int = 20                # BigGAN: steps of a transform without a learned walk
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise GanlabError(f"task must be one of {', '.join(TASKS)}, not {self.task!r}")
+
+
+@dataclass
+class BatchProgress:
+    """After each finished source: counts, speed and time left."""
+
+    done: int                    # sources finished in this run
+    total: int                   # sources this run had to do (those done before are not counted)
+    failed: int
+    images_per_s: float
+    eta_s: float
+    source: str                  # the source just finished
+    status: str                  # its status: 'ok' or 'failed'
+    message: str = ""
+
+
+@dataclass
+class BatchSummary:
+    out: Path
+    sources: int                 # image files in the folder
+    done_before: int             # already finished by an earlier run
+    done: int                    # finished by this run
+    failed: list[dict[str, str]] = field(default_factory=list)   # every failure on record, with its message
+    parquet: Path | None = None
+
+
+def list_images(src: Path | str) -> list[Path]:
+    """The image files under `src` (recursively), sorted; a single file is a list of one."""
+    src = Path(src)
+    if src.is_file():
+        return [src]
+    if not src.is_dir():
+        raise GanlabError(f"no such file or folder: {src}")
+    files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise GanlabError(f"no images in {src} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+    return files
+
+
+def source_key(src: Path, path: Path) -> str:
+    """How the manifest and the output folder name a source: its path under `src`, with '/' as '__'."""
+    relative = path.name if src.is_file() else path.relative_to(src).as_posix()
+    return relative.replace("/", "__")
+
+
+def source_seed(job: BatchJob, key: str) -> int:
+    """Each source's own seed: a rerun or another worker does exactly the same to it."""
+    return (job.seed * 1_000_003 + zlib.crc32(key.encode())) % 2 ** 31
+
+
+class Worker:
+    """One model load, then any number of sources (in this process, or as a Ray actor)."""
+
+    def __init__(self, job: BatchJob, out: Path, device: str | None = None):
+        import ganlab
+
+        self.job, self.out = job, Path(out)
+        self.lab = ganlab.load(job.model, device)
+        self.align = job.align if job.align is not None else bool(self.lab.spec and self.lab.spec.domain == "faces")
+        self._check()
+
+    def _check(self) -> None:
+        """What would fail every image fails the run, before any image."""
+        from ganlab.augment.transforms import spec
+
+        if self.job.task != "augment":
+            return
+        if self.lab.classes:
+            for name in self.job.transforms:
+                spec(name)
+        else:
+            unknown = [n for n in self.job.directions if self.lab.find_direction(n) is None]
+            if unknown:
+                raise GanlabError(f"'{self.lab.name}' has no direction named {', '.join(unknown)}")
+
+    def process(self, path: Path, key: str) -> list[dict]:
+        """Every row of one source, its summary last; a failure is a summary row with its message."""
+        seed = source_seed(self.job, key)
+        base = dict(source=key, seed=seed)
+        try:
+            rows = self._run(path, key, seed)
+        except (GanlabError, OSError, ValueError) as err:
+            return [dict(base, kind=SUMMARY, status="failed", message=f"{type(err).__name__}: {err}"
+                         if not isinstance(err, GanlabError) else str(err))]
+        return rows
+
+    def _run(self, path: Path, key: str, seed: int) -> list[dict]:
+        from ganlab.session import latent_to_npz_bytes
+
+        lab, job = self.lab, self.job
+        target = path
+        if self.align:
+            target = _largest_face(path, lab.resolution)
+        inv = lab.invert(target, job.method, steps=job.steps, seed=seed, preview_every=0, cls=job.cls)
+        folder = self.out / key
+        label = lab.classes[int(inv.latent.c[0].argmax())] if lab.classes else key
+        write_atomically(folder / "latent.npz", latent_to_npz_bytes(inv.latent))
+        _write_png(folder / "reconstruction.png", np.asarray(inv.image))
+        method = job.method or lab.family.default_method
+        m = inv.metrics
+        common = dict(source=key, label=label, seed=seed, method=method)
+        rows = [dict(common, file=f"{key}/reconstruction.png", kind="reconstruction", status="ok")]
+        if job.task == "augment":
+            rows += self._augment(inv.latent, folder, common, seed)
+        rows.append(dict(common, file=f"{key}/latent.npz", kind=SUMMARY, status="ok", psnr=m.get("psnr"),
+                         ssim=m.get("ssim"), distance=m.get("distance")))
+        return rows
+
+    def _augment(self, latent, folder: Path, common: dict, seed: int) -> list[dict]:
+        lab, job = self.lab, self.job
+        rows = []
+        if lab.classes:  # a class-conditional model: zoom, slides ... (walks, or per-image edits)
+            transforms = list(job.transforms) or ["zoom", "slide_left", "slide_right"]
+            magnitudes = {t: list(job.magnitudes) for t in transforms} if job.magnitudes else None
+            gallery = lab.augment(latent, transforms, magnitudes, samples=1, seed=seed,
+                                  per_image_steps=job.per_image_steps)
+            for i, aug in enumerate(gallery.augmentations):
+                name = f"{aug.transform}_{aug.magnitude:+g}.png"
+                _write_png(folder / name, aug.image)
+                rows.append(dict(common, file=f"{folder.name}/{name}", kind="augmentation", transform=aug.transform,
+                                 magnitude=aug.magnitude, method=aug.method, status="ok"))
+            return rows
+        names = list(job.directions) or list(lab.directions)[:FACE_DIRECTIONS]
+        for name in names:
+            for amount in job.magnitudes or FACE_MAGNITUDES:
+                edited = lab.render(lab.edit(latent, {name: amount}))
+                file = f"{name}_{amount:+g}.png".replace(" ", "-")
+                _write_png(folder / file, np.asarray(edited))
+                rows.append(dict(common, file=f"{folder.name}/{file}", kind="augmentation", transform=name,
+                                 magnitude=amount, method="direction", status="ok"))
+        return rows
+
+
+def _largest_face(path: Path, size: int):
+    from ganlab.lab.faces import align_faces
+
+    return align_faces(path, size=max(size, 256))[0]
+
+
+def _write_png(path: Path, pixels: np.ndarray) -> None:
+    import io
+
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    write_atomically(path, buffer.getvalue())
+
+
+def run_batch(job: BatchJob, src: Path | str, out: Path | str, workers: int = 1, batch_size: int = 4,
+              gpus_per_worker: float = 0.0, address: str | None = None, device: str | None = None
+              ) -> Iterator[BatchProgress | BatchSummary]:
+    """Every image under `src` that `out`'s manifest does not list as finished; one `BatchProgress` per
+    finished source, then the `BatchSummary`. `workers` > 1 or an `address` runs on Ray."""
+    src, out = Path(src), Path(out)
+    files = list_images(src)
+    manifest = Manifest(out)
+    finished = manifest.done()
+    pending = [(p, source_key(src, p)) for p in files if source_key(src, p) not in finished]
+    if workers < 1:
+        raise GanlabError(f"workers must be at least 1, not {workers}")
+    if workers == 1 and address is None:
+        worker = Worker(job, out, device)
+        results = ((key, worker.process(path, key)) for path, key in pending)
+    else:
+        from ganlab.batch.on_ray import run_on_ray
+
+        results = run_on_ray(job, out, pending, workers, batch_size, gpus_per_worker, address)
+    start, done, failed = time.monotonic(), 0, 0
+    for key, rows in results:
+        manifest.commit(rows)
+        done += 1
+        summary = rows[-1]
+        failed += summary["status"] != "ok"
+        rate = done / max(time.monotonic() - start, 1e-6)
+        yield BatchProgress(done, len(pending), failed, rate, (len(pending) - done) / rate, key, summary["status"],
+                            summary.get("message", ""))
+    yield BatchSummary(out, len(files), len(files) - len(pending), done, manifest.failed(), manifest.write_parquet())
