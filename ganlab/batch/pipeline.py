@@ -9,11 +9,12 @@ stopped at any point resumes where it was, without duplicates.
 
 from __future__ import annotations
 
+import threading
 import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 from PIL import Image
@@ -42,6 +43,7 @@ class BatchJob:
     transforms: tuple[str, ...] = ()
     directions: tuple[str, ...] = ()
     magnitudes: tuple[float, ...] = ()
+    magnitudes_for: Mapping[str, Sequence[float]] | None = None   # BigGAN: per transform, over `magnitudes`
     per_image_steps: int = 20                # BigGAN: steps of a transform without a learned walk
     seed: int = 0
 
@@ -101,11 +103,11 @@ def source_seed(job: BatchJob, key: str) -> int:
 class Worker:
     """One model load, then any number of sources (in this process, or as a Ray actor)."""
 
-    def __init__(self, job: BatchJob, out: Path, device: str | None = None):
+    def __init__(self, job: BatchJob, out: Path, device: str | None = None, lab=None):
         import ganlab
 
         self.job, self.out = job, Path(out)
-        self.lab = ganlab.load(job.model, device)
+        self.lab = lab if lab is not None else ganlab.load(job.model, device)
         self.align = job.align if job.align is not None else bool(self.lab.spec and self.lab.spec.domain == "faces")
         self._check()
 
@@ -161,7 +163,8 @@ class Worker:
         rows = []
         if lab.classes:  # a class-conditional model: zoom, slides ... (walks, or per-image edits)
             transforms = list(job.transforms) or ["zoom", "slide_left", "slide_right"]
-            magnitudes = {t: list(job.magnitudes) for t in transforms} if job.magnitudes else None
+            magnitudes = dict(job.magnitudes_for or {}) or ({t: list(job.magnitudes) for t in transforms}
+                                                             if job.magnitudes else None)
             gallery = lab.augment(latent, transforms, magnitudes, samples=1, seed=seed,
                                   per_image_steps=job.per_image_steps)
             for i, aug in enumerate(gallery.augmentations):
@@ -196,10 +199,12 @@ def _write_png(path: Path, pixels: np.ndarray) -> None:
 
 
 def run_batch(job: BatchJob, src: Path | str, out: Path | str, workers: int = 1, batch_size: int = 4,
-              gpus_per_worker: float = 0.0, address: str | None = None, device: str | None = None
-              ) -> Iterator[BatchProgress | BatchSummary]:
+              gpus_per_worker: float = 0.0, address: str | None = None, device: str | None = None,
+              lab=None, cancel: threading.Event | None = None) -> Iterator[BatchProgress | BatchSummary]:
     """Every image under `src` that `out`'s manifest does not list as finished; one `BatchProgress` per
-    finished source, then the `BatchSummary`. `workers` > 1 or an `address` runs on Ray."""
+    finished source, then the `BatchSummary`. `workers` > 1 or an `address` runs on Ray. In-process, `lab`
+    (already loaded, e.g. the app's) is used instead of loading `job.model`; `cancel` stops the run between
+    two sources, keeping every finished one."""
     src, out = Path(src), Path(out)
     files = list_images(src)
     manifest = Manifest(out)
@@ -208,8 +213,9 @@ def run_batch(job: BatchJob, src: Path | str, out: Path | str, workers: int = 1,
     if workers < 1:
         raise GanlabError(f"workers must be at least 1, not {workers}")
     if workers == 1 and address is None:
-        worker = Worker(job, out, device)
-        results = ((key, worker.process(path, key)) for path, key in pending)
+        worker = Worker(job, out, device, lab)
+        results = ((key, worker.process(path, key)) for path, key in pending
+                   if cancel is None or not cancel.is_set())
     else:
         from ganlab.batch.on_ray import run_on_ray
 
@@ -223,4 +229,6 @@ def run_batch(job: BatchJob, src: Path | str, out: Path | str, workers: int = 1,
         rate = done / max(time.monotonic() - start, 1e-6)
         yield BatchProgress(done, len(pending), failed, rate, (len(pending) - done) / rate, key, summary["status"],
                             summary.get("message", ""))
+        if cancel is not None and cancel.is_set():
+            break
     yield BatchSummary(out, len(files), len(files) - len(pending), done, manifest.failed(), manifest.write_parquet())

@@ -6,13 +6,16 @@ import gradio as gr
 import numpy as np
 
 from ganlab.augment.gallery import parse_magnitudes
+from ganlab.batch import BatchJob, BatchProgress, run_batch
+from ganlab.batch.archive import MAX_IMAGES, pack_folder, unpack_images
 from ganlab.augment.transforms import TRANSFORMS
 from ganlab.errors import GanlabError
 from ganlab.imaging import to_uint8
 from ganlab.invert.losses import lpips_distance
 from ganlab.lab import Inversion
 from ganlab.models.registry import status
-from ganlab.ui.context import AppContext, image_file, readable, relay, session_id, side_by_side, upload_name
+from ganlab.ui.context import (AppContext, image_file, readable, relay, session_id, side_by_side, upload_name,
+                               without_paths)
 from ganlab.ui.gpu import gpu
 
 
@@ -25,6 +28,32 @@ def class_choices(ctx: AppContext, session: str, model_id: str) -> list[str]:
         return ["auto"] + ctx.lab(session, model_id).classes
     except GanlabError:
         return ["auto"]
+
+
+def augment_folder(ctx: AppContext, session: str, zipped: str | None, model_id: str, class_query: str,
+                   n_steps: float, start_from_encoder: bool, names: list[str], magnitude_text: str):
+    """The CLI's `batch augment` for a small folder: the same pipeline and manifest, in this process with
+    the model the tab already uses; (status, download) after each image, then a zip of everything."""
+    if not zipped:
+        raise GanlabError("upload a zip of images first")
+    if not names:
+        raise GanlabError("choose at least one transformation")
+    visit = ctx.visit(session)
+    lab = yield from relay(ctx.lab_loading(session, model_id), lambda line: (line, gr.skip()))
+    work = visit.temp_dir()
+    src = unpack_images(zipped, work / "images")
+    job = BatchJob(model_id, task="augment", method="encoder" if start_from_encoder else "random",
+                   steps=int(n_steps), cls=(class_query or "").strip() or "auto", transforms=tuple(names),
+                   magnitudes_for=parse_magnitudes(magnitude_text))
+    for rec in run_batch(job, src, work / "augmented", lab=lab, cancel=visit.new_cancel()):
+        if isinstance(rec, BatchProgress):
+            failed = f" · {rec.failed} failed" if rec.failed else ""
+            yield (f"**{rec.done} / {rec.total}** images · {rec.images_per_s:.2f} img/s · about "
+                   f"{rec.eta_s:.0f} s left{failed}", gr.skip())
+            continue
+        lines = [f"**Done**: {rec.done} of {rec.sources} images."]
+        lines += [f"{row['source']}: {without_paths(row['message'])}" for row in rec.failed]
+        yield "\n\n".join(lines), str(pack_folder(work / "augmented", work / "augmented.zip"))
 
 
 def build(ctx: AppContext) -> None:
@@ -51,6 +80,14 @@ def build(ctx: AppContext) -> None:
         make = gr.Button("Make gallery", variant="primary", elem_id="augment-make")
     gallery = gr.Gallery(label="Augmentations", columns=6, height=360, fit_columns=False, elem_id="augment-gallery")
     files = gr.File(label="Downloads (grid PNG, zip with labels.csv)", file_count="multiple", elem_id="augment-files")
+    with gr.Accordion(f"A folder of images (a zip of up to {MAX_IMAGES}): each inverted, then augmented with the "
+                      "transformations above", open=False):
+        with gr.Row():
+            archive = gr.File(label="Zip of images", file_types=[".zip"], height=120, elem_id="augment-zip")
+            folder_go = gr.Button("Augment the folder", variant="primary", elem_id="augment-folder")
+        folder_status = gr.Markdown(elem_id="augment-folder-status")
+        folder_files = gr.File(label="Download: every image's latent, reconstruction and augmentations, labels.csv, "
+                                     "manifest.parquet", elem_id="augment-folder-files")
 
     @gpu(duration=120)
     @readable
@@ -100,6 +137,13 @@ def build(ctx: AppContext) -> None:
         shown = [(a.image, f"{a.transform} {a.magnitude:g}") for a in result.augmentations]
         return shown, [str(f) for f in files]
 
+    @gpu(duration=600)
+    @readable
+    def run_folder(request: gr.Request, zipped: str | None, model_id: str, class_query: str, n_steps: float,
+                   start_from_encoder: bool, names: list[str], magnitude_text: str):
+        yield from augment_folder(ctx, session_id(request), zipped, model_id, class_query, n_steps,
+                                  start_from_encoder, names, magnitude_text)
+
     def on_model(model_id: str, request: gr.Request):
         return gr.Dropdown(choices=class_choices(ctx, session_id(request), model_id), value="auto")
 
@@ -108,3 +152,6 @@ def build(ctx: AppContext) -> None:
     make.click(run_gallery, [inverted, transforms, magnitudes, samples], [gallery, files], concurrency_limit=1,
                concurrency_id="gpu", show_progress_on=[gallery])
     model.input(on_model, model, cls, show_progress="hidden")
+    folder_go.click(run_folder, [archive, model, cls, steps, use_encoder, transforms, magnitudes],
+                    [folder_status, folder_files], concurrency_limit=1, concurrency_id="gpu",
+                    show_progress_on=[folder_files])

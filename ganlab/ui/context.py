@@ -252,7 +252,7 @@ class AppContext:
         except BadCheckpoint as err:
             if not settings.public():
                 raise
-            raise BadCheckpoint(_without_paths(str(err))) from None
+            raise BadCheckpoint(without_paths(str(err))) from None
 
 
 def loading_line(model_id: str, files: dict[str, tuple[DownloadProgress, float]], elapsed_s: float) -> str:
@@ -305,7 +305,7 @@ def image_file(**options) -> gr.Image:
     return image
 
 
-def _without_paths(message: str) -> str:
+def without_paths(message: str) -> str:
     """`message` with each absolute path cut to its file name (a public app tells nothing of its disk)."""
     return re.sub(r"(?<![\w.])/[^\s'\"():,]+", lambda m: Path(m.group(0)).name, message)
 
