@@ -19,7 +19,6 @@ Run: PYTHONPATH=. python benchmarks/realscale.py [--photo PATH] [--skip-1024]
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import re
@@ -61,17 +60,11 @@ def step(model: str, what: str):
     print(f"  {model:<16} {what:<34} {ROWS[-1][2]:8.2f} s {ROWS[-1][3]:8.0f} MB", flush=True)
 
 
-def _digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _models_file(root: Path, server, names: dict[str, list[str]]) -> Path:
+    from ganlab.models.download import file_sha256
+
     entries = [{"id": model_id, "files": [{"name": Path(n).name, "sources": [{"url": server.url(n)}],
-                                          "size": (root / n).stat().st_size, "sha256": _digest(root / n)}
+                                          "size": (root / n).stat().st_size, "sha256": file_sha256(root / n)}
                                          for n in files]} for model_id, files in names.items()]
     path = root / "models.json"
     path.write_text(json.dumps({"format": "ganlab-models", "version": 1, "models": entries}))

@@ -195,7 +195,7 @@ def verified(path: Path, model: str, size: int | None = None, sha256: str | None
         why = f"{path.name} is {actual_size} bytes, but the model's file has {size}"
     elif sha256:
         mark = path.with_name(path.name + ".sha256")
-        digest = mark.read_text().strip() if mark.is_file() else _sha256(path)
+        digest = mark.read_text().strip() if mark.is_file() else file_sha256(path)
         if digest.lower() != sha256.lower():
             why = f"{path.name} has sha256 {digest[:12]}..., not the model's {sha256[:12]}..."
         elif not mark.is_file():
@@ -214,7 +214,8 @@ def looks_like_a_web_page(path: Path) -> bool:
     return head.startswith((b"<!doctype html", b"<html", b"<head", b"<body"))
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The hex sha256 of a file, read in chunks (a checkpoint can be larger than memory allows twice)."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(CHUNK_BYTES):

@@ -12,6 +12,7 @@ from ganlab.errors import BadCheckpoint, GanlabError, ShapeError, WeightsUnavail
 from ganlab.models.base import GanModel
 from ganlab.models.biggan import BigGANModel, find_class, imagenet_class_names, load_biggan_deep, load_biggan_folder
 from ganlab.models.download import url_cache_path
+from tests.realscale.standins import random_biggan, save_release
 
 # 4 px doubled four times: 64 px; the attention block sits at 32 px with 32 channels.
 LAYERS_64 = [[False, 16, 16], [True, 16, 8], [False, 8, 8], [True, 8, 4], [False, 4, 4],
@@ -32,39 +33,10 @@ def tiny_config(**overrides: object) -> BigGANConfig:
     return BigGANConfig(**fields)
 
 
-def random_net(config: BigGANConfig, seed: int = 0, power_iterations: int = 10) -> BigGAN:
-    """A seeded random net whose every tensor matters (the package leaves some uninitialised or zero)."""
-    torch.manual_seed(seed)
-    net = BigGAN(config)
-    with torch.no_grad():
-        for name, tensor in net.named_buffers():
-            if name.endswith("running_means"):
-                tensor.normal_(0.0, 0.1)
-            elif name.endswith("running_vars"):
-                tensor.uniform_(0.5, 1.5)
-        net.generator.bn.weight.uniform_(0.5, 1.5)
-        net.generator.bn.bias.normal_(0.0, 0.1)
-        for name, param in net.named_parameters():
-            if name.endswith("gamma"):
-                param.fill_(0.5)
-        # Training-mode calls run spectral norm's power iteration; fresh u, v give sigma ~ 0.
-        z, c = torch.zeros(1, config.z_dim), torch.eye(config.num_classes)[:1]
-        for _ in range(power_iterations):
-            net(z, c, 1.0)
-    return net
-
-
-def save_release(folder: Path, config: BigGANConfig, state: dict[str, torch.Tensor]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "config.json").write_text(config.to_json_string())
-    torch.save(state, folder / "pytorch_model.bin")
-    return folder
-
-
 @pytest.fixture
 def tiny(tmp_path: Path) -> tuple[BigGANModel, BigGAN]:
     """The loaded model and the net it was saved from (in eval mode, for reference outputs)."""
-    net = random_net(tiny_config())
+    net = random_biggan(tiny_config())
     folder = save_release(tmp_path / "tiny", net.config, net.state_dict())
     return load_biggan_folder(folder, "tiny"), net.eval()
 
@@ -150,7 +122,7 @@ def test_to_changes_dtype(tiny: tuple[BigGANModel, BigGAN]) -> None:
 
 
 def test_missing_and_unexpected_keys_are_bad_checkpoints(tmp_path: Path) -> None:
-    net = random_net(tiny_config())
+    net = random_biggan(tiny_config())
     missing = net.state_dict()
     del missing["generator.gen_z.weight_orig"]
     save_release(tmp_path / "missing", net.config, missing)
@@ -164,7 +136,7 @@ def test_missing_and_unexpected_keys_are_bad_checkpoints(tmp_path: Path) -> None
 
 
 def test_weights_for_another_config_are_bad_checkpoints(tmp_path: Path) -> None:
-    net = random_net(tiny_config(num_classes=12))
+    net = random_biggan(tiny_config(num_classes=12))
     save_release(tmp_path / "other", tiny_config(), net.state_dict())
     with pytest.raises(BadCheckpoint, match="does not fit"):
         load_biggan_folder(tmp_path / "other")
@@ -184,7 +156,7 @@ def test_unreadable_files_are_bad_checkpoints(tmp_path: Path) -> None:
 
 
 def test_output_dim_must_match_the_layers(tmp_path: Path) -> None:
-    net = random_net(tiny_config())
+    net = random_biggan(tiny_config())
     save_release(tmp_path / "m", tiny_config(output_dim=128), net.state_dict())
     with pytest.raises(BadCheckpoint, match="output_dim is 128 but its layers make 64 px"):
         load_biggan_folder(tmp_path / "m")
@@ -192,7 +164,7 @@ def test_output_dim_must_match_the_layers(tmp_path: Path) -> None:
 
 def test_safetensors_release_loads(tmp_path: Path) -> None:
     safetensors_torch = pytest.importorskip("safetensors.torch")
-    net = random_net(tiny_config())
+    net = random_biggan(tiny_config())
     folder = tmp_path / "st"
     folder.mkdir()
     (folder / "config.json").write_text(net.config.to_json_string())
@@ -236,7 +208,7 @@ def test_biggan_deep_offline_says_what_was_tried(monkeypatch: pytest.MonkeyPatch
 def test_biggan_deep_uses_files_placed_where_the_hint_says(monkeypatch: pytest.MonkeyPatch) -> None:
     config = tiny_config(output_dim=128, channel_width=8, z_dim=128, class_embed_dim=128, num_classes=1000,
                          layers=BigGANConfig().layers, attention_layer_position=8)
-    net = random_net(config, power_iterations=2)
+    net = random_biggan(config, power_iterations=2)
     config_path = url_cache_path(S3_URL.format(resolution=128, name="config.json"))
     weights_path = url_cache_path(S3_URL.format(resolution=128, name="pytorch_model.bin"))
     for path in (config_path, weights_path):
@@ -281,7 +253,7 @@ def test_a_biggan_entry_of_the_models_file_loads_its_two_files_from_their_source
 
     from ganlab.models.registry import Registry, load_model
 
-    folder = save_release(tmp_path / "mirror", tiny_config(), random_net(tiny_config()).state_dict())
+    folder = save_release(tmp_path / "mirror", tiny_config(), random_biggan(tiny_config()).state_dict())
     entry = {"id": "biggan-deep-128", "resolution": 64,
              "files": [{"name": n, "sources": [{"url": str(folder / n)}]} for n in ("config.json", "pytorch_model.bin")]}
     mine = tmp_path / "models.json"

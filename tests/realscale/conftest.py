@@ -4,15 +4,15 @@ and a models file that points the real model ids at it."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from ganlab.models.download import file_sha256
 from tests.realscale import standins
-from tests.realscale.host import CHUNK, Files, StandinServer, serve, stop
+from tests.realscale.host import Files, StandinServer, serve, stop
 
 FFHQ_256 = "stylegan2-ffhq-256"
 FFHQ_256_PT = "stylegan2-ffhq-256-rosinality"
@@ -52,19 +52,11 @@ def healthy(server: StandinServer) -> Iterator[None]:
         record.clear()
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _file(server: StandinServer, name: str, pinned: bool) -> dict:
     path = server.files.served[name]
     entry = {"name": Path(name).name, "sources": [{"url": server.url(name)}]}
     if pinned:
-        entry.update(size=path.stat().st_size, sha256=_sha256(path))
+        entry.update(size=path.stat().st_size, sha256=file_sha256(path))
     return entry
 
 

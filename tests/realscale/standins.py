@@ -152,22 +152,38 @@ def write_rosinality_pt(path: Path, official_state: dict[str, torch.Tensor], siz
     torch.save({"g_ema": g_ema, "latent_avg": official_state["mapping.w_avg"].clone()}, path)
 
 
-def write_biggan_deep(folder: Path, seed: int = 0, **config: object) -> Path:
-    """A BigGAN-deep release folder; the package's default config is the real 128 px model. Batch-norm
-    statistics and spectral-norm vectors are made non-trivial, as a trained release's are."""
-    cfg = BigGANConfig(**config)
+def random_biggan(config: BigGANConfig, seed: int = 0, power_iterations: int = 10) -> BigGAN:
+    """A seeded random BigGAN whose every tensor matters (the package leaves some uninitialised or zero):
+    batch-norm statistics and gains spread, attention on, spectral-norm vectors iterated (fresh ones give
+    sigma ~ 0)."""
     torch.manual_seed(seed)
-    net = BigGAN(cfg)
+    net = BigGAN(config)
     with torch.no_grad():
         for name, tensor in net.named_buffers():
             if name.endswith("running_means"):
                 tensor.normal_(0.0, 0.1)
             elif name.endswith("running_vars"):
                 tensor.uniform_(0.5, 1.5)
-        z, c = torch.zeros(1, cfg.z_dim), torch.eye(cfg.num_classes)[:1]
-        for _ in range(3):  # spectral norm's power iteration runs in training mode
+        net.generator.bn.weight.uniform_(0.5, 1.5)
+        net.generator.bn.bias.normal_(0.0, 0.1)
+        for name, param in net.named_parameters():
+            if name.endswith("gamma"):
+                param.fill_(0.5)
+        z, c = torch.zeros(1, config.z_dim), torch.eye(config.num_classes)[:1]
+        for _ in range(power_iterations):  # spectral norm's power iteration runs in training mode
             net(z, c, 1.0)
+    return net
+
+
+def save_release(folder: Path, config: BigGANConfig, state: dict[str, torch.Tensor]) -> Path:
+    """A release folder as the package reads it: `config.json` + `pytorch_model.bin`."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "config.json").write_text(cfg.to_json_string())
-    torch.save(net.state_dict(), folder / "pytorch_model.bin")
+    (folder / "config.json").write_text(config.to_json_string())
+    torch.save(state, folder / "pytorch_model.bin")
     return folder
+
+
+def write_biggan_deep(folder: Path, seed: int = 0, **config: object) -> Path:
+    """A BigGAN-deep release folder; the package's default config is the real 128 px model."""
+    cfg = BigGANConfig(**config)
+    return save_release(folder, cfg, random_biggan(cfg, seed, power_iterations=3).state_dict())
