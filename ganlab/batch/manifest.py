@@ -1,23 +1,28 @@
 """The record of a batch run: `labels.csv` in the output folder, one row per file written plus one summary
 row per source image, committed per finished source; `manifest.parquet` is written from it at the end.
 
-Resuming trusts only this record: a source is done when its summary row is there (it is written last,
+Resuming trusts only this record: a source is done when its summary row says 'ok' (it is written last,
 in the same append as the source's other rows, and synced). Rows of a source whose summary never made it
-(a run killed mid-append) are dropped on the next start, and that source runs again; its files, written
-whole under fixed names, are simply replaced.
+(a process killed mid-append) are dropped on the next start, and that source runs again; its files,
+written whole under fixed names, are simply replaced. A source that failed is tried again by the next run
+(its old rows give way to the new ones). `job.json` records what the folder's run does, so a different
+job is not resumed into it.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 from pathlib import Path
 
+from ganlab.errors import GanlabError
 from ganlab.fileio import write_atomically
 
 LABELS = "labels.csv"
 PARQUET = "manifest.parquet"
+JOB = "job.json"
 FIELDS = ("source", "file", "kind", "label", "transform", "magnitude", "seed", "method", "psnr", "ssim",
           "distance", "status", "message")
 SUMMARY = "source"  # the `kind` of a source's last row: status 'ok' or 'failed', with the reconstruction metrics
@@ -43,9 +48,22 @@ class Manifest:
             write_atomically(self.path, _csv(kept, header=True))
         return kept
 
+    def claim(self, job: dict) -> None:
+        """Record `job` (plain data) as this folder's, or refuse when the folder holds another job's run."""
+        path = self.out / JOB
+        job = json.loads(json.dumps(job, sort_keys=True))  # as it reads back (tuples become lists)
+        if path.is_file():
+            kept = json.loads(path.read_text())
+            if kept != job:
+                changed = sorted(k for k in set(kept) | set(job) if kept.get(k) != job.get(k))
+                raise GanlabError(f"{self.out} holds a run of another job (it differs in {', '.join(changed)}): "
+                                  "resume it with the same options, or give another --out")
+        else:
+            write_atomically(path, json.dumps(job, indent=1, sort_keys=True))
+
     def done(self) -> set[str]:
-        """Sources with their summary row: finished (well or with a recorded failure)."""
-        return {r["source"] for r in self.rows if r["kind"] == SUMMARY}
+        """Sources finished well; failed ones are tried again."""
+        return {r["source"] for r in self.rows if r["kind"] == SUMMARY and r["status"] == "ok"}
 
     def failed(self) -> list[dict[str, str]]:
         return [r for r in self.rows if r["kind"] == SUMMARY and r["status"] != "ok"]
@@ -56,6 +74,10 @@ class Manifest:
             raise ValueError("a source's rows end with its summary row")
         clean = [{k: _cell(row.get(k)) for k in FIELDS} for row in rows]
         self.out.mkdir(parents=True, exist_ok=True)
+        again = clean[-1]["source"]
+        if any(r["source"] == again for r in self.rows):  # a retried failure: its old rows go first
+            self.rows = [r for r in self.rows if r["source"] != again]
+            write_atomically(self.path, _csv(self.rows, header=True))
         new = not self.path.is_file() or self.path.stat().st_size == 0
         with open(self.path, "a", newline="") as f:
             f.write(_csv(clean, header=new))

@@ -3,7 +3,9 @@
 commits each to the manifest. A local Ray starts itself; `address` joins an existing cluster.
 
 Ray's own checkpointing is not used: the manifest is the record of what is done, so a driver killed at
-any point resumes from it, and a source a dead actor was working on is retried by Ray on another one.
+any point resumes from it, and a source a dead actor was working on is retried by Ray on another one (a
+few times: a source that keeps killing its worker ends the run, and the next run tries it again). `src`
+and `out` must be at the same paths on every node of a cluster (a shared disk).
 """
 
 from __future__ import annotations
@@ -20,16 +22,17 @@ from ganlab.errors import GanlabError
 
 CPU_SHARE = 0.5  # CPUs reserved per CPU-only actor: whole CPUs for every actor would leave none to the
                  # dataset's own read tasks on a small machine, and the run would wait forever
+RETRIES = 3      # times a batch is retried after its actor died (Ray's default is forever)
 
 
 class _RayWorker:
     """A `Worker` as a Ray Data actor: a batch of source paths in, their rows (as JSON) out."""
 
-    def __init__(self, job: BatchJob, out: str, threads: int):
+    def __init__(self, job: BatchJob, out: str, threads: int, device: str | None):
         import torch
 
         torch.set_num_threads(threads)
-        self.worker = Worker(job, Path(out))
+        self.worker = Worker(job, Path(out), device)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         rows = [self.worker.process(Path(path), key) for path, key in zip(batch["path"], batch["key"])]
@@ -37,7 +40,8 @@ class _RayWorker:
 
 
 def run_on_ray(job: BatchJob, out: Path, pending: list[tuple[Path, str]], workers: int, batch_size: int,
-               gpus_per_worker: float, address: str | None) -> Iterator[tuple[str, list[dict]]]:
+               gpus_per_worker: float, address: str | None, device: str | None = None
+               ) -> Iterator[tuple[str, list[dict]]]:
     """(source key, its rows) as each batch of sources finishes on the actors."""
     try:
         import ray
@@ -45,9 +49,28 @@ def run_on_ray(job: BatchJob, out: Path, pending: list[tuple[Path, str]], worker
         raise GanlabError("several workers need Ray: pip install 'ray[data]' (or use --workers 1)") from None
     if not pending:
         return
-    if not ray.is_initialized():
+    if device and device.startswith("cuda") and not gpus_per_worker:
+        raise GanlabError("--device cuda on Ray needs --gpus-per-worker (each worker must hold a GPU)")
+    fetch_weights(job.model)  # once, here: actors downloading the same file at once would spoil it
+    started = not ray.is_initialized()
+    if started:
         ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
                  **({} if address else {"num_cpus": os.cpu_count()}))
+    try:
+        yield from _stream(ray, job, out, pending, workers, batch_size, gpus_per_worker, device)
+    except ray.exceptions.RayError as err:
+        cause = getattr(err, "cause", None)
+        if isinstance(cause, GanlabError):
+            raise GanlabError(str(cause)) from None
+        raise GanlabError(f"the Ray run stopped ({type(err).__name__}: {str(err).strip().splitlines()[0]}); "
+                          "every image finished so far is kept: run the same command again to go on") from None
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _stream(ray, job: BatchJob, out: Path, pending: list[tuple[Path, str]], workers: int, batch_size: int,
+            gpus_per_worker: float, device: str | None) -> Iterator[tuple[str, list[dict]]]:
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # the caller draws one bar, from the records
     context.print_on_execution_start = False
@@ -56,9 +79,25 @@ def run_on_ray(job: BatchJob, out: Path, pending: list[tuple[Path, str]], worker
     items = [{"path": str(path), "key": key} for path, key in pending]
     blocks = max(workers, -(-len(items) // batch_size))
     dataset = ray.data.from_items(items, override_num_blocks=blocks).map_batches(
-        _RayWorker, fn_constructor_kwargs={"job": job, "out": str(out), "threads": threads},
+        _RayWorker, fn_constructor_kwargs={"job": job, "out": str(out), "threads": threads, "device": device},
         batch_size=batch_size, compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=cpus,
-        num_gpus=gpus_per_worker or None, batch_format="numpy")
+        num_gpus=gpus_per_worker or None, batch_format="numpy", max_restarts=RETRIES,
+        max_task_retries=RETRIES)
+    seen: set[str] = set()
     for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
         for key, rows in zip(batch["key"], batch["rows"]):
-            yield str(key), json.loads(str(rows))
+            if str(key) not in seen:  # a batch Ray ran twice is committed once
+                seen.add(str(key))
+                yield str(key), json.loads(str(rows))
+
+
+def fetch_weights(model: str) -> None:
+    """Download a model's files into the cache (a model id, or a checkpoint URL) without loading it."""
+    from ganlab.models import download
+    from ganlab.models.registry import Registry
+
+    registry = Registry()
+    spec = registry.specs.get(model) or registry.add(model)
+    for i, sources in enumerate(spec.files):
+        download.fetch_first(list(sources), spec.id, size=spec.sizes[i] if i < len(spec.sizes) else None,
+                             sha256=spec.digests[i] if i < len(spec.digests) else None)

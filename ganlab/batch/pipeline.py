@@ -9,10 +9,11 @@ stopped at any point resumes where it was, without duplicates.
 
 from __future__ import annotations
 
+import errno
 import threading
 import time
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
@@ -21,7 +22,7 @@ from PIL import Image
 
 from ganlab.batch.manifest import SUMMARY, Manifest
 from ganlab.errors import GanlabError
-from ganlab.fileio import write_atomically
+from ganlab.fileio import DiskFull, write_atomically
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 TASKS = ("invert", "augment")
@@ -50,6 +51,7 @@ class BatchJob:
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise GanlabError(f"task must be one of {', '.join(TASKS)}, not {self.task!r}")
+        object.__setattr__(self, "magnitudes", tuple(dict.fromkeys(self.magnitudes)))  # one file per magnitude
 
 
 @dataclass
@@ -114,12 +116,15 @@ class Worker:
     def _check(self) -> None:
         """What would fail every image fails the run, before any image."""
         from ganlab.augment.transforms import spec
+        from ganlab.models.biggan import find_class
 
         if self.job.task != "augment":
             return
         if self.lab.classes:
             for name in self.job.transforms:
                 spec(name)
+            if self.job.cls.strip().lower() != "auto":
+                find_class(self.job.cls, self.lab.classes)
         else:
             unknown = [n for n in self.job.directions if self.lab.find_direction(n) is None]
             if unknown:
@@ -128,13 +133,21 @@ class Worker:
     def process(self, path: Path, key: str) -> list[dict]:
         """Every row of one source, its summary last; a failure is a summary row with its message."""
         seed = source_seed(self.job, key)
-        base = dict(source=key, seed=seed)
+        for stale in (self.out / key).glob("*.tmp"):  # left by a process killed mid-write
+            stale.unlink(missing_ok=True)
         try:
-            rows = self._run(path, key, seed)
-        except (GanlabError, OSError, ValueError) as err:
-            return [dict(base, kind=SUMMARY, status="failed", message=f"{type(err).__name__}: {err}"
-                         if not isinstance(err, GanlabError) else str(err))]
-        return rows
+            return self._run(path, key, seed)
+        except (DiskFull, MemoryError):
+            raise  # the next image would fail the same way: stop, keeping what is finished
+        except OSError as err:
+            if err.errno == errno.ENOSPC:
+                raise
+            message = f"{type(err).__name__}: {err}"
+        except GanlabError as err:
+            message = str(err)
+        except Exception as err:  # noqa: BLE001 - one image's failure (a CUDA OOM, a bad shape) is recorded
+            message = f"{type(err).__name__}: {err}"
+        return [dict(source=key, seed=seed, kind=SUMMARY, status="failed", message=message)]
 
     def _run(self, path: Path, key: str, seed: int) -> list[dict]:
         from ganlab.session import latent_to_npz_bytes
@@ -206,12 +219,22 @@ def run_batch(job: BatchJob, src: Path | str, out: Path | str, workers: int = 1,
     (already loaded, e.g. the app's) is used instead of loading `job.model`; `cancel` stops the run between
     two sources, keeping every finished one."""
     src, out = Path(src), Path(out)
-    files = list_images(src)
+    if workers < 1 or batch_size < 1 or gpus_per_worker < 0:
+        raise GanlabError(f"workers and batch size must be at least 1 and GPUs per worker at least 0 (got "
+                          f"{workers}, {batch_size}, {gpus_per_worker:g})")
+    inside = out.resolve()
+    files = [p for p in list_images(src) if not p.resolve().is_relative_to(inside)]  # an --out inside src
+    keys = [source_key(src, p) for p in files]
+    if len(set(keys)) < len(keys):
+        twins = sorted({k for k in keys if keys.count(k) > 1})
+        raise GanlabError(f"two images would share an output folder ({', '.join(twins[:3])}): rename one")
     manifest = Manifest(out)
+    manifest.claim(asdict(job))
     finished = manifest.done()
-    pending = [(p, source_key(src, p)) for p in files if source_key(src, p) not in finished]
-    if workers < 1:
-        raise GanlabError(f"workers must be at least 1, not {workers}")
+    pending = [(p, key) for p, key in zip(files, keys) if key not in finished]
+    if not pending:
+        yield BatchSummary(out, len(files), len(files), 0, manifest.failed(), manifest.write_parquet())
+        return
     if workers == 1 and address is None:
         worker = Worker(job, out, device, lab)
         results = ((key, worker.process(path, key)) for path, key in pending
@@ -219,7 +242,7 @@ def run_batch(job: BatchJob, src: Path | str, out: Path | str, workers: int = 1,
     else:
         from ganlab.batch.on_ray import run_on_ray
 
-        results = run_on_ray(job, out, pending, workers, batch_size, gpus_per_worker, address)
+        results = run_on_ray(job, out, pending, workers, batch_size, gpus_per_worker, address, device)
     start, done, failed = time.monotonic(), 0, 0
     for key, rows in results:
         manifest.commit(rows)
@@ -232,3 +255,4 @@ def run_batch(job: BatchJob, src: Path | str, out: Path | str, workers: int = 1,
         if cancel is not None and cancel.is_set():
             break
     yield BatchSummary(out, len(files), len(files) - len(pending), done, manifest.failed(), manifest.write_parquet())
+

@@ -222,7 +222,7 @@ def invert(model: BigGANModel, target: torch.Tensor, cls: str | int = AUTO, cfg:
     pool = [find_class(q, model.class_names) for q in (candidates or range(model.num_classes))]
     auto = init is None and isinstance(cls, str) and cls.strip().lower() == AUTO
     if auto and len(pool) * n > MAX_SCREENED:
-        raise GanlabError(f"'{model.name}' draws {model.num_classes} classes and has no encoder to guess the class: "
+        raise GanlabError(f"'{model.name}' draws {model.num_classes} classes and this inversion has no encoder's guess: "
                           f"finding it would optimise {len(pool) * n} candidates at once. Name the class the "
                           "image shows (e.g. 'golden retriever', or its index), or give a shortlist of at most "
                           f"{MAX_SCREENED}")

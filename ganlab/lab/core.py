@@ -108,7 +108,9 @@ class Lab:
         model that can and what getting it takes here (its download size); '' for a model without caveat."""
         if self.spec is None or not self.spec.caveat:
             return ""
-        offer = photo_offer(self.registry or Registry(), self.spec)
+        if self.registry is None:
+            self.registry = Registry()
+        offer = photo_offer(self.registry, self.spec)
         return f"{self.spec.caveat} {offer}".strip()
 
     @property

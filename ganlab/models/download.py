@@ -10,6 +10,7 @@ Progress goes to whoever listens (`reporting`): the CLI draws a bar, the app wri
 from __future__ import annotations
 
 import hashlib
+import inspect
 import http.client
 import os
 import shutil
@@ -90,6 +91,7 @@ class _HubBar(tqdm):
     """What huggingface_hub draws its bar with: nothing on screen, each update passed to the listener."""
 
     def __init__(self, *args, **kwargs):
+        kwargs.pop("name", None)  # some huggingface_hub versions pass their own logger name, which tqdm refuses
         kwargs.update(disable=False, file=_Nowhere())
         super().__init__(*args, **kwargs)
         self._name = str(kwargs.get("desc") or "download")
@@ -98,6 +100,11 @@ class _HubBar(tqdm):
         shown = super().update(n)
         _report(self._name, int(self.n), int(self.total) if self.total else None)
         return shown
+
+
+# Older huggingface_hub versions draw their own bar and take no `tqdm_class`: their downloads report nothing.
+_HUB_BAR = ({"tqdm_class": _HubBar} if "tqdm_class" in inspect.signature(huggingface_hub.hf_hub_download).parameters
+            else {})
 
 
 class IncompleteDownload(OSError):
@@ -149,7 +156,7 @@ def fetch_hub_file(repo_id: str, filename: str, model: str) -> Path:
             _probe(endpoint)
         path = huggingface_hub.hf_hub_download(
             repo_id, filename, cache_dir=hub_cache_dir(), local_files_only=offline, etag_timeout=TIMEOUT_S,
-            endpoint=endpoint, tqdm_class=_HubBar)
+            endpoint=endpoint, **_HUB_BAR)
     except _HUB_ERRORS as err:
         why = "offline" if offline else _describe_hub_error(err)
         reason = OFFLINE_REASON if offline else why

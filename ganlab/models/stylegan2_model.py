@@ -96,9 +96,10 @@ class StyleGAN2Model:
     def w_stats(self, n: int = 10000, seed: int = 123, batch: int = 1000) -> tuple[torch.Tensor, float]:
         """Mean w [1, w_dim] and RMS spread of `n` mapped samples (the projector's start and noise scale).
 
-        Kept per (n, seed) until the mapping's weights change (their version counters move), since
-        every projection asks and a real model's mapping takes seconds for 10,000 samples."""
-        key = (n, seed, str(self.device), tuple(p._version for p in self.net.mapping.parameters()))
+        Kept per (n, seed) until the mapping's weights change (tensors replaced or moved, or changed in
+        place: their version counters move), since every projection asks and a real model's mapping takes
+        seconds for 10,000 samples."""
+        key = (n, seed, str(self.device), tuple((p.data_ptr(), p._version) for p in self.net.mapping.parameters()))
         kept = self.__dict__.get("_w_stats_kept")
         if kept is None or kept[0] != key:
             kept = self.__dict__["_w_stats_kept"] = (key, self._w_stats(n, seed, batch))

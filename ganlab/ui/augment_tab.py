@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import gradio as gr
 import numpy as np
 
@@ -39,19 +41,22 @@ def augment_folder(ctx: AppContext, session: str, zipped: str | None, model_id: 
     if not names:
         raise GanlabError("choose at least one transformation")
     visit = ctx.visit(session)
-    lab = yield from relay(ctx.lab_loading(session, model_id), lambda line: (line, gr.skip()))
+    cancel = visit.cancel_event()  # armed at the click: the tab's Stop reaches this run
     work = visit.temp_dir()
-    src = unpack_images(zipped, work / "images")
+    src = unpack_images(zipped, work / "images")  # checked before any model is loaded
+    lab = yield from relay(ctx.lab_loading(session, model_id), lambda line: (line, gr.skip()))
     job = BatchJob(model_id, task="augment", method="encoder" if start_from_encoder else "random",
                    steps=int(n_steps), cls=(class_query or "").strip() or "auto", transforms=tuple(names),
                    magnitudes_for=parse_magnitudes(magnitude_text))
-    for rec in run_batch(job, src, work / "augmented", lab=lab, cancel=visit.new_cancel()):
+    for rec in run_batch(job, src, work / "augmented", lab=lab, cancel=cancel):
         if isinstance(rec, BatchProgress):
             failed = f" · {rec.failed} failed" if rec.failed else ""
             yield (f"**{rec.done} / {rec.total}** images · {rec.images_per_s:.2f} img/s · about "
                    f"{rec.eta_s:.0f} s left{failed}", gr.skip())
             continue
-        lines = [f"**Done**: {rec.done} of {rec.sources} images."]
+        shutil.rmtree(src, ignore_errors=True)  # the visitor's images are not kept once used
+        stopped = " (stopped: the images finished so far are in the zip)" if cancel.is_set() else ""
+        lines = [f"**Done**: {rec.done} of {rec.sources} images{stopped}."]
         lines += [f"{row['source']}: {without_paths(row['message'])}" for row in rec.failed]
         yield "\n\n".join(lines), str(pack_folder(work / "augmented", work / "augmented.zip"))
 
@@ -85,6 +90,7 @@ def build(ctx: AppContext) -> None:
         with gr.Row():
             archive = gr.File(label="Zip of images", file_types=[".zip"], height=120, elem_id="augment-zip")
             folder_go = gr.Button("Augment the folder", variant="primary", elem_id="augment-folder")
+            folder_stop = gr.Button("Stop", variant="stop", elem_id="augment-folder-stop")
         folder_status = gr.Markdown(elem_id="augment-folder-status")
         folder_files = gr.File(label="Download: every image's latent, reconstruction and augmentations, labels.csv, "
                                      "manifest.parquet", elem_id="augment-folder-files")
@@ -152,6 +158,13 @@ def build(ctx: AppContext) -> None:
     make.click(run_gallery, [inverted, transforms, magnitudes, samples], [gallery, files], concurrency_limit=1,
                concurrency_id="gpu", show_progress_on=[gallery])
     model.input(on_model, model, cls, show_progress="hidden")
-    folder_go.click(run_folder, [archive, model, cls, steps, use_encoder, transforms, magnitudes],
-                    [folder_status, folder_files], concurrency_limit=1, concurrency_id="gpu",
-                    show_progress_on=[folder_files])
+    def arm(request: gr.Request) -> None:
+        ctx.visit(session_id(request)).new_cancel()
+
+    def stop(request: gr.Request) -> None:
+        ctx.visit(session_id(request)).cancel()
+
+    folder_go.click(arm, queue=False).then(
+        run_folder, [archive, model, cls, steps, use_encoder, transforms, magnitudes], [folder_status, folder_files],
+        concurrency_limit=1, concurrency_id="gpu", show_progress_on=[folder_files])
+    folder_stop.click(stop, queue=False)

@@ -260,7 +260,7 @@ def loading_line(model_id: str, files: dict[str, tuple[DownloadProgress, float]]
     left at the rate so far), else that the weights are being read."""
     now = time.monotonic()
     lines = []
-    for rec, began in files.values():
+    for rec, began in list(files.values()):  # a copy: the loading thread adds files as they begin
         if rec.total is not None and rec.done >= rec.total:
             continue
         done_mb = rec.done / 1e6

@@ -5,6 +5,8 @@ and a models file that points the real model ids at it."""
 from __future__ import annotations
 
 import json
+import shutil
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from tests.realscale.host import Files, StandinServer, serve, stop
 FFHQ_256 = "stylegan2-ffhq-256"
 FFHQ_256_PT = "stylegan2-ffhq-256-rosinality"
 BIGGAN_128 = "biggan-deep-128"
-SERVER_LIFETIME_S = 900.0  # a hung run cannot keep the server alive past this
+SERVER_LIFETIME_S = 3600.0  # a hung run cannot keep the server alive past this
 
 
 @pytest.fixture(scope="session")
@@ -78,18 +80,33 @@ def models_file(server: StandinServer, tmp_path_factory) -> Path:
     return path
 
 
+def no_real_network(folder: Path) -> dict[str, str]:
+    """Environment in which only the loopback host answers: every other http(s) request goes to a closed
+    local port (e.g. torchvision fetching LPIPS's VGG weights), and torch's own cache is a temporary one."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    return {"http_proxy": closed, "https_proxy": closed, "HTTP_PROXY": closed, "HTTPS_PROXY": closed,
+            "no_proxy": "127.0.0.1,localhost", "NO_PROXY": "127.0.0.1,localhost", "TORCH_HOME": str(folder)}
+
+
 def _connect(monkeypatch: pytest.MonkeyPatch, models_file: Path, cache: Path) -> Path:
     monkeypatch.delenv("GANLAB_OFFLINE", raising=False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setenv("GANLAB_MODELS", str(models_file))
     monkeypatch.setenv("GANLAB_CACHE", str(cache))
+    for name, value in no_real_network(cache.parent / "torch").items():
+        monkeypatch.setenv(name, value)
     return cache
 
 
 @pytest.fixture
-def online(models_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A machine with network (the loopback host) and an empty cache of its own; returns the cache."""
-    return _connect(monkeypatch, models_file, tmp_path / "cache")
+def online(models_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A machine with network (the loopback host) and an empty cache of its own, removed afterwards (a
+    few hundred MB each); yields the cache."""
+    cache = _connect(monkeypatch, models_file, tmp_path / "cache")
+    yield cache
+    shutil.rmtree(cache, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.browser.conftest import _free_port, launch_app, stop_app
-from tests.realscale.conftest import FFHQ_256
+from tests.realscale.conftest import FFHQ_256, no_real_network
 
 pytestmark = pytest.mark.browser
 
@@ -16,7 +16,8 @@ PKL = "ffhq-res256-mirror-paper256-noaug.pkl"
 @pytest.fixture
 def app(server, models_file, tmp_path):
     port = _free_port()
-    proc = launch_app(port, tmp_path, GANLAB_OFFLINE="0", GANLAB_MODELS=str(models_file))
+    proc = launch_app(port, tmp_path, GANLAB_OFFLINE="0", GANLAB_MODELS=str(models_file),
+                      **no_real_network(tmp_path / "torch"))
     yield f"http://127.0.0.1:{port}/"
     stop_app(proc)
 
@@ -41,9 +42,9 @@ def test_a_real_model_downloads_with_progress_then_projects_and_pastes_back(app,
         page.locator("#project-model input").click()
         page.locator(f"#project-model [role=option][aria-label='{FFHQ_256} (downloads on first use)']").click()
         page.click("#project-start")
-        page.wait_for_function("document.querySelector('#project-status')?.innerText.includes('Downloading')",
-                               timeout=60_000)
-        said = page.inner_text("#project-status")
+        said = page.wait_for_function(  # the text as it was when it said so (it changes every half second)
+            "(() => { const t = document.querySelector('#project-status')?.innerText || '';"
+            " return t.includes('Downloading') ? t : false; })()", timeout=60_000).json_value()
         assert PKL in said and "of 296 MB" in said
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "realscale_download_progress.png"), full_page=True)

@@ -23,9 +23,9 @@ def _nothing_cached(server) -> bool:
     return not entry.exists() or not any(p.suffix in (".pkl", ".sha256") for p in entry.iterdir())
 
 
-def test_a_dropped_connection_is_resumed_by_the_next_run(server, online, capsys):
+def test_a_dropped_connection_is_resumed_by_the_next_run(server, online, tmp_path, capsys):
     server.faults.drops[PKL] = MAX_ATTEMPTS  # every try of the first run is cut off half-way
-    assert main(["sample", "--model", FFHQ_256, "--seeds", "1", "--out", "out-unused"]) == 2
+    assert main(["sample", "--model", FFHQ_256, "--seeds", "1", "--out", str(tmp_path / "unused")]) == 2
     err = capsys.readouterr().err
     assert "download incomplete" in err and "run again to resume" in err and "Traceback" not in err
     part = url_cache_path(server.url(PKL)).with_name(PKL + ".part")

@@ -69,10 +69,10 @@ def test_a_photo_projected_into_the_demo_model_is_told_what_that_model_cannot_do
     assert all("cannot reproduce a photo" in s and "stylegan2-ffhq-256" in s and "offline" in s for s in run)
 
 
-def test_with_network_the_demo_model_offers_the_real_model_and_its_download_size(monkeypatch):
+def test_with_network_the_demo_model_offers_the_real_model_and_its_download_size(monkeypatch, tmp_path):
     from ganlab.lab import load
 
     monkeypatch.delenv("GANLAB_OFFLINE", raising=False)
-    monkeypatch.setenv("GANLAB_CACHE", "/nonexistent-cache-for-this-test")
+    monkeypatch.setenv("GANLAB_CACHE", str(tmp_path / "empty-cache"))
     caveat = load("toyfaces-64").caveat
     assert "cartoon" in caveat and "stylegan2-ffhq-256" in caveat and "about 296 MB" in caveat
