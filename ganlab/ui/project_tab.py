@@ -27,7 +27,8 @@ SPACES = {"W+ (one w per layer)": "w+", "W (one w)": "w", "W, then W+": "w-then-
 METHODS = {"Optimise from the mean w (official settings)": ("projector", "official"),
            "Optimise from the mean w (tuned: sharper in fewer steps)": ("projector", "tuned"),
            "Encoder only (instant)": ("fast", "official"), "Encoder + 100 steps": ("balanced", "official"),
-           "Encoder + 500 steps": ("best", "official"), "Landscape map (uses Steps)": ("landscape", "official")}
+           "Encoder + 500 steps": ("best", "official"), "Landscape map (uses Steps)": ("landscape", "official"),
+           "Pivotal tuning: most faithful (Steps tune the weights)": ("pti", "official")}
 DEFAULT_STEPS = 1000 if torch.cuda.is_available() else 200
 ZEROGPU_SECONDS = 120  # the ZeroGPU slot each GPU call requests
 CHUNK_SECONDS = 90     # a projector call pauses after this long; the next call resumes it in a fresh slot
@@ -129,6 +130,9 @@ def _finish(ctx: AppContext, session: str, inv: Inversion, target_u8: np.ndarray
     lines = [f"**Done** after {inv.steps_run} steps" + (f" ({inv.stopped})" if inv.stopped else "") + ".",
              f"PSNR {m['psnr']:.2f} dB · SSIM {m['ssim']:.3f} · {distance_name} {m['distance']:.4f}",
              f"Stored in this session as **{latent.name}** ({latent.space}); edit or interpolate it in the other tabs."]
+    if latent.tuned is not None:
+        lines.append(f"It renders through its own tuned generator weights ({latent.tuned.nbytes / 2 ** 10:.0f} KB, "
+                     "kept with the latent and in its download); the shared model is unchanged.")
     if inv.origin is not None:
         lines.append("It came from a photo aligned in this session: the Edit tab can paste edits back into it.")
     if caveat:
