@@ -67,10 +67,11 @@ def _records(lab: Lab, target: Prepared, options: dict):
     return _one_call(lab, target, options)
 
 
-def _status(step: int, total: int, eta: float, distance_name: str, why: str, notes: list[str]) -> str:
+def _status(step: int, total: int, eta: float, distance_name: str, note: str, notes: list[str]) -> str:
+    """The progress line, then the run's own note (its phase, why LPIPS is not in use), then the target's notes."""
     lines = [f"**Step {step} / {total}** · about {eta:.0f} s left · loss: {distance_name}"]
-    if why:
-        lines.append(f"LPIPS is not in use: {why}.")
+    if note:
+        lines.append(f"{note[0].upper()}{note[1:]}.")
     lines += [f"Note: {n}" for n in notes]
     return "\n\n".join(lines)
 
