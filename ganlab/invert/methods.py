@@ -5,7 +5,8 @@
   balanced    the encoder, then 100 projector steps in w+
   best        the encoder, then 500 projector steps in w+
   landscape   `cfg.num_steps` Adam steps through the learned landscape map
-  pti         a W-projection pivot, then `cfg.num_steps` steps tuning the generator's weights for it (PTI)
+  pti         a pivot (the encoder's guess refined), then `cfg.num_steps` steps tuning the generator's
+              weights for it (pivotal tuning)
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def invert(model: StyleGAN2Model, target: torch.Tensor, method: str = "projector
         return run(model, target, replace(cfg, space=space), distance=distance, cancel=cancel)
     if method == "pti":
         pti = PTIConfig(tune_steps=cfg.num_steps, seed=cfg.seed, preview_every=cfg.preview_every)
-        return pti_project(model, target, pti, distance=distance, cancel=cancel)
+        return pti_project(model, target, pti, encoder=find_encoder(model), distance=distance, cancel=cancel)
     if method == "landscape":
         lmap = find_landscape(model)
         if lmap is None:
