@@ -578,7 +578,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "pivot, then --steps steps tuning the generator's weights for it (saved in latent.npz)")
     p.add_argument("--space", choices=SPACES, default="w+", help="for --method projector")
     p.add_argument("--steps", type=int,
-                   help="for --method projector and landscape (default 1000), pti (its tuning steps, default 200)")
+                   help="for --method projector and landscape (default 1000), pti (its tuning steps, default 800)")
     p.add_argument("--batch", type=int, default=8, help="images projected at once")
     p.add_argument("--settings", choices=list(SETTINGS), default="official",
                    help="projector settings: the official projector's, or ganlab's tuned ones (lr 0.2, no latent "

@@ -202,7 +202,7 @@ def test_project_with_pti_writes_a_latent_with_its_tuned_weights_that_edit_rende
     files = {p.name for p in (out / "face").iterdir()}
     assert "latent.npz" in files and "projected_w.npz" not in files  # the official layout cannot hold the weights
     info = json.loads((out / "face" / "metrics.json").read_text())
-    assert info["steps_run"] == 203 and info["space"] == "w+"
+    assert info["steps_run"] == 103 and info["space"] == "w+"
     model = load_checkpoint(assets_dir() / "models" / "toyfaces-64", name="toyfaces-64")
     assert load_latent_file(out / "face" / "latent.npz", model, "toyfaces-64").tuned is not None
     edited = tmp_path / "edited"

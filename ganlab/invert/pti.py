@@ -41,14 +41,14 @@ PIVOTS = ("w", "encoder")
 class PTIConfig:
     """How to find the pivot and how to tune around it."""
 
-    pivot: str = "w"                  # 'w': W projection from the mean w; 'encoder': its guess refined in W+
-    pivot_steps: int = 200            # projector steps that find the pivot
-    tune_steps: int = 200             # weight-tuning steps per target
+    pivot: str = "encoder"            # 'encoder': its guess refined in W+ (W without one); 'w': W projection
+    pivot_steps: int = 100            # projector steps that find the pivot
+    tune_steps: int = 800             # weight-tuning steps per target
     learning_rate: float = 1e-3       # Adam's rate for the weights
-    pixel_weight: float = 1.0         # weight of the pixel MSE beside the distance
-    locality_weight: float = 1.0      # weight of the locality regulariser (0 = none)
-    locality_radius: float = 1.0      # how far from the pivot its latents lie, in units of the W spread
-    locality_batch: int = 2           # latents the regulariser renders each step
+    pixel_weight: float = 10.0        # weight of the pixel MSE beside the distance (PSNR follows it)
+    locality_weight: float = 20.0     # weight of the locality regulariser (0 = none)
+    locality_radius: float = 3.0      # how far from the pivot its latents lie, in units of the W spread
+    locality_batch: int = 4           # latents the regulariser renders each step
     seed: int = 0                     # the pivot search's and the regulariser's random draws
     preview_every: int = 10           # steps between preview images (0 = never)
     w_avg_samples: int = 10000        # mapped samples for the mean w and the W spread
@@ -137,17 +137,21 @@ def _validate(model: StyleGAN2Model, target: torch.Tensor, cfg: PTIConfig) -> No
 
 def _pivot_records(model: StyleGAN2Model, target: torch.Tensor, cfg: PTIConfig, encoder: Encoder | None,
                    distance: Distance, cancel: threading.Event | None) -> Iterator[ProjectionStep | ProjectionResult]:
-    """The pivot search's records: a W projection rendered with the constant noise maps it is tuned with,
-    or the encoder's guess refined in W+ (the plain projector when there is no encoder)."""
+    """The pivot search's records: the encoder's guess refined in W+, or a W projection (also when the model
+    has no encoder, which the records then say). Either keeps the constant noise maps the tuning renders with."""
     settings = dict(num_steps=cfg.pivot_steps, preview_every=cfg.preview_every, seed=cfg.seed,
-                    w_avg_samples=cfg.w_avg_samples)
-    if cfg.pivot == "encoder":
+                    w_avg_samples=cfg.w_avg_samples, optimize_noise=False)
+    if cfg.pivot == "encoder" and encoder is not None:
         yield from hybrid_project(model, encoder, target, cfg.pivot_steps, ProjectionConfig(**settings),
                                   distance=distance, cancel=cancel)
         return
-    pcfg = ProjectionConfig(**{**settings, **TUNED}, space="w", optimize_noise=False)
-    yield from project(model, target, pcfg, distance=distance, cancel=cancel,
-                       init_noise=constant_noise(model, target.shape[0]))
+    missing = f"no encoder for '{model.name}': a W projection instead" if cfg.pivot == "encoder" else ""
+    pcfg = ProjectionConfig(**{**settings, **TUNED}, space="w")
+    for rec in project(model, target, pcfg, distance=distance, cancel=cancel,
+                       init_noise=constant_noise(model, target.shape[0])):
+        if isinstance(rec, ProjectionStep):
+            rec.note = "; ".join(filter(None, [missing, rec.note]))
+        yield rec
 
 
 class _Tuner:
