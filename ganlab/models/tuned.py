@@ -4,11 +4,13 @@ The pooled generator serves every user and never changes. A latent found by pivo
 change its own picture needs (`TunedWeights`), and `apply` builds a private generator for it whenever it is
 rendered: the tuned tensors are its own copies, every other tensor is the pooled model's, shared.
 
-The change is kept as a half-precision difference of each tuned tensor, not as low-rank factors: a
-truncated SVD of the tuned differences cost more fidelity than the bytes it saved were worth on the bundled
-model (benchmarks/pti.py prints both), and a plain difference blends linearly between latents, which the
-interpolation relies on. On disk it is a safetensors blob (names, shapes, dtype and size checked against
-the model before any tensor is built), so an uploaded file can never execute anything.
+The change is kept as a half-precision difference of each tuned tensor rather than as low-rank factors.
+Truncating the differences by SVD saves bytes but gives back less of the photo (benchmarks/pti.py prints
+both per latent); the full difference is exact, is checked name by name against the model, and blends
+linearly between latents, which the interpolation relies on. On the bundled model it is small beside a
+session's quota; on the largest generators it is tens of megabytes, where factors would pay. On disk it
+is a safetensors blob (names, shapes, dtype and size checked against the model before any tensor is
+built), so an uploaded file can never execute anything.
 """
 
 from __future__ import annotations
