@@ -66,4 +66,3 @@ def test_a_photo_projected_into_the_demo_model_is_told_what_that_model_cannot_do
     statuses = [status for _, _, status in out]
     assert "Done" in statuses[-1]  # the last word, which stays on the page, says it too
     assert all("cannot reproduce a photo" in s and "stylegan2-ffhq-1024" in s for s in statuses)
-
