@@ -44,8 +44,9 @@ class PTIConfig:
     pivot: str = "encoder"            # 'encoder': its guess refined in W+ (W without one); 'w': W projection
     pivot_steps: int = 100            # projector steps that find the pivot
     tune_steps: int = 800             # weight-tuning steps per target
-    learning_rate: float = 1e-3       # Adam's rate for the weights
-    pixel_weight: float = 10.0        # weight of the pixel MSE beside the distance (PSNR follows it)
+    learning_rate: float = 2e-3       # Adam's rate for the weights
+    lr_rampdown: float = 0.5          # fraction of the tuning steps over which the rate falls to 0 (cosine)
+    pixel_weight: float = 100.0       # weight of the pixel MSE beside the distance (PSNR follows it)
     locality_weight: float = 20.0     # weight of the locality regulariser (0 = none)
     locality_radius: float = 3.0      # how far from the pivot its latents lie, in units of the W spread
     locality_batch: int = 4           # latents the regulariser renders each step
@@ -100,7 +101,7 @@ def pti_project(model: StyleGAN2Model, target: torch.Tensor, cfg: PTIConfig | No
                 if cancel is not None and cancel.is_set():
                     stopped = "cancelled"
                     break
-                losses, img = tuner.step()
+                losses, img = tuner.step(k)
                 steps_here += 1
                 tuned_steps += 1
                 done = cfg.pivot_steps + i * cfg.tune_steps + k + 1
@@ -167,9 +168,13 @@ class _Tuner:
         self.optimizer = torch.optim.Adam(trained, lr=cfg.learning_rate)
         self.gen = torch.Generator(device="cpu").manual_seed(seed)
 
-    def step(self) -> tuple[dict[str, float], torch.Tensor]:
-        """One Adam step; (its loss terms, the pivot's picture before the step)."""
+    def step(self, k: int) -> tuple[dict[str, float], torch.Tensor]:
+        """Adam step `k` (0-based); (its loss terms, the pivot's picture before the step)."""
         cfg = self.cfg
+        left = 1 - k / cfg.tune_steps
+        ramp = min(1.0, left / cfg.lr_rampdown) if cfg.lr_rampdown else 1.0
+        for group in self.optimizer.param_groups:
+            group["lr"] = cfg.learning_rate * (0.5 - 0.5 * math.cos(ramp * math.pi))
         img = self.copy.net.synthesis(self.ws, noise_mode="const")
         dist = self.distance(img, self.target).mean()
         pix = (img - self.target).square().mean()

@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from ganlab.data.toyfaces import render_faces
+from ganlab.imaging import to_uint8
 from ganlab.ui import project_tab
 from ganlab.ui.context import AppContext
 
@@ -31,8 +32,7 @@ def test_pivotal_tuning_streams_its_phases_and_stores_a_latent_that_edits_throug
     assert latent.tuned is not None
     renderer = ctx.edit_renderer("pti-visitor", latent)
     assert renderer.tuned is latent.tuned
-    shown = ((renderer.original[0].permute(1, 2, 0) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
-    assert np.array_equal(shown, latent.thumbnail)
+    assert np.array_equal(to_uint8(renderer.original)[0], latent.thumbnail)
 
 
 def test_stop_during_pivotal_tuning_keeps_the_tuning_done_so_far(monkeypatch):
