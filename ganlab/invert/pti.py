@@ -1,7 +1,7 @@
 """Pivotal tuning (PTI, Roich et al. 2021): a pivot latent, then generator weights tuned to render the photo.
 
-Projection alone cannot reach a photo the generator never saw. PTI first finds a pivot (a W projection, or
-the encoder's guess refined in W+), then tunes the synthesis convolutions of a private copy of the generator
+Projection alone cannot reach a photo the generator never saw. PTI first finds a pivot (the encoder's guess
+refined in W+, or a W projection), then tunes the synthesis convolutions of a private copy of the generator
 so that the pivot renders the target (distance plus pixel MSE). The locality regulariser keeps the rest of
 the latent space as it was: latents on a sphere around the pivot, towards random mapped samples, must
 render as the untouched generator renders them, so edits near the pivot keep their meaning.
