@@ -48,11 +48,12 @@ RANKS = (4, 16)
 
 def targets(model: StyleGAN2Model, n_faces: int, n_images: int) -> dict[str, torch.Tensor]:
     out = {"held-out rendered faces": from_uint8(render_faces(n_faces, HELD_OUT_SEED, model.resolution)[0])}
-    photos = sorted(PHOTOS.glob("*.jpg"))[:n_images]
-    if photos:
-        out["real CelebA-HQ photos (64 px)"] = torch.cat([prepare_target(p, model.resolution).img for p in photos])
-    else:
+    photos = sorted(PHOTOS.glob("*.jpg"))
+    if not photos:
         print(f"# no photos at {PHOTOS}: real-photo rows skipped")
+    elif n_images > 0:
+        out["real CelebA-HQ photos (64 px)"] = torch.cat([prepare_target(p, model.resolution).img
+                                                          for p in photos[:n_images]])
     return out
 
 
