@@ -164,7 +164,7 @@ def cmd_project(args: argparse.Namespace) -> int:
     from ganlab.imaging import to_uint8
     from ganlab.invert.advice import long_run_warning
     from ganlab.invert.outputs import write_projection
-    from ganlab.invert.methods import invert, result_space
+    from ganlab.invert.methods import default_steps, invert, result_space
     from ganlab.invert.projector import ProjectionResult, settings_config
     from ganlab.invert.targets import prepare_target
 
@@ -188,7 +188,8 @@ def cmd_project(args: argparse.Namespace) -> int:
     pixel_weight = args.pixel_weight
     if pixel_weight is None and args.pixel_loss not in (None, "none"):
         pixel_weight = 1.0  # a pixel loss asked for by name, without a weight, should count
-    cfg = settings_config(args.settings, num_steps=args.steps, space="w" if args.space == "w" else "w+",
+    cfg = settings_config(args.settings, num_steps=args.steps or default_steps(args.method),
+                          space="w" if args.space == "w" else "w+",
                           seed=args.seed, pixel_loss=args.pixel_loss, pixel_weight=pixel_weight,
                           target_distance=args.target_distance, preview_every=args.frame_every, autocast=args.bf16)
     out = Path(args.out)
@@ -614,9 +615,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", required=True, help="an image, or a folder of images (projected in batches)")
     p.add_argument("--method", choices=METHODS, default="projector",
                    help="projector: optimise from the mean w; fast/balanced/best: the trained encoder, then 0/100/500 "
-                        "projector steps; landscape: --steps steps through the learned landscape map")
+                        "projector steps; landscape: --steps steps through the learned landscape map; pti: a W "
+                        "pivot, then --steps steps tuning the generator's weights for it (saved in latent.npz)")
     p.add_argument("--space", choices=SPACES, default="w+", help="for --method projector")
-    p.add_argument("--steps", type=int, default=1000, help="for --method projector and landscape")
+    p.add_argument("--steps", type=int,
+                   help="for --method projector and landscape (default 1000), pti (its tuning steps, default 800)")
     p.add_argument("--batch", type=int, default=8, help="images projected at once")
     p.add_argument("--settings", choices=list(SETTINGS), default="official",
                    help="projector settings: the official projector's, or ganlab's tuned ones (lr 0.2, no latent "

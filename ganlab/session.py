@@ -1,8 +1,9 @@
 """A browser session's recovered latents: named, tied to their model, saved and loaded as `.npz`.
 
 Each latent is stored with its model id, space and shape, so a latent can never be fed to a
-model it was not made for. Files: our `.npz` (latent + metadata), and the official projector's
-layout (`projected_w.npz` with `w` [1, num_ws, w_dim]), which we read and write too.
+model it was not made for. Files: our `.npz` (latent + metadata, and for a latent found by pivotal
+tuning its tuned weights as a safetensors blob), and the official projector's layout
+(`projected_w.npz` with `w` [1, num_ws, w_dim]), which we read and write too.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from ganlab.errors import GanlabError, ShapeError
 from ganlab.fileio import write_atomically
 from ganlab.models.base import GanModel
 from ganlab.models.torch_files import load_weights_only
+from ganlab.models.tuned import MAX_TUNED_BYTES, TunedWeights, max_tuned_bytes
 
 FORMAT_VERSION = 1
 
@@ -63,6 +65,15 @@ class StoredLatent:
     source: str = ""                              # where it came from (file name, "sample seed 3", ...)
     created: float = field(default_factory=time.time)
     origin: PhotoOrigin | None = None             # set when the face came from the Align tab
+    tuned: TunedWeights | None = None             # its own generator weights (pivotal tuning), used to render it
+
+    @property
+    def nbytes(self) -> int:
+        """What keeping it costs a session: its tensors, thumbnail and tuned weights."""
+        arrays = [self.tensor, self.c]
+        total = sum(t.numel() * t.element_size() for t in arrays if t is not None)
+        total += 0 if self.thumbnail is None else int(np.asarray(self.thumbnail).nbytes)
+        return total + (0 if self.tuned is None else self.tuned.nbytes)
 
 
 def expected_shape(model: GanModel, space: str) -> list[int]:
@@ -98,8 +109,11 @@ def validate_latent(model: GanModel, space: str, tensor: torch.Tensor) -> torch.
     return t
 
 
+SESSION_BYTES = 64 << 20  # what one session's latents may hold in memory (tuned weights count)
+
+
 class LatentStore:
-    """The latents of one browser session; names are unique, the oldest go past `max_items`.
+    """The latents of one browser session; names are unique, the oldest go past `max_items` or `max_bytes`.
 
     With a `folder`, every change is also written there (one `.npz` per latent, written whole, and an
     SQLite index of names and files, changed in one transaction), so `LatentStore.load(folder)` brings
@@ -107,8 +121,9 @@ class LatentStore:
     on disk.
     """
 
-    def __init__(self, max_items: int = 64, folder: Path | None = None):
+    def __init__(self, max_items: int = 64, folder: Path | None = None, max_bytes: int = SESSION_BYTES):
         self.max_items = max_items
+        self.max_bytes = max_bytes
         self.folder = folder
         self._items: dict[str, StoredLatent] = {}
         self._files: dict[str, str] = {}
@@ -116,19 +131,24 @@ class LatentStore:
         self.last_used = time.time()
 
     @classmethod
-    def load(cls, folder: Path, max_items: int = 64) -> "LatentStore":
-        """The store saved in `folder`; files that cannot be read are left out, not fatal."""
-        store = cls(max_items, folder)
+    def load(cls, folder: Path, max_items: int = 64, max_bytes: int = SESSION_BYTES) -> "LatentStore":
+        """The store saved in `folder`; files that cannot be read are left out, not fatal (tuned weights
+        are checked against their model when the latent is used)."""
+        store = cls(max_items, folder, max_bytes)
         for name, file in _read_index(folder)[-max_items:]:
             try:
                 if not _SAFE_FILE.match(file):
                     continue
-                arrays = read_npz(folder / file)
+                arrays = read_npz(folder / file, MAX_NPZ_BYTES + MAX_TUNED_BYTES)
                 latent = _stored_from_arrays(arrays, _checked_meta(name, arrays["meta"]), name)
             except (GanlabError, KeyError, TypeError, ValueError, OSError):
                 continue
             store._items[name], store._files[name] = latent, file
         return store
+
+    def nbytes(self) -> int:
+        """What the session's latents hold in memory, tuned weights included."""
+        return sum(item.nbytes for item in self._items.values())
 
     def _save_index(self) -> None:
         """The index as the store is now, in one transaction: a reader (or a restart after a crash)
@@ -174,15 +194,22 @@ class LatentStore:
             return self._items[name]
 
     def add(self, latent: StoredLatent, model: GanModel | None = None) -> StoredLatent:
-        """Store `latent` under a unique name (suffixing '-2', '-3'... on clashes); validated if `model` given."""
+        """Store `latent` under a unique name (suffixing '-2', '-3'... on clashes); validated if `model` given.
+        The oldest latents go to make room past `max_items` or `max_bytes`; one larger than `max_bytes` alone
+        is refused."""
         if model is not None:
             latent.tensor = validate_latent(model, latent.space, latent.tensor)
+            if latent.tuned is not None:
+                latent.tuned.check(model)
         latent.tensor = latent.tensor.detach().cpu()
+        if latent.nbytes > self.max_bytes:
+            raise GanlabError(f"'{latent.name}' takes {latent.nbytes / 2 ** 20:.1f} MB; a session keeps at most "
+                              f"{self.max_bytes / 2 ** 20:.0f} MB of latents")
         with self._lock:
             latent.name = self._unique(_clean_name(latent.name))
             self._save_latent(latent)
             self._items[latent.name] = latent
-            while len(self._items) > self.max_items:
+            while len(self._items) > self.max_items or self.nbytes() > self.max_bytes:
                 self._remove_file(self._items.pop(next(iter(self._items))).name)
             self._save_index()
             self.last_used = time.time()
@@ -237,6 +264,8 @@ def latent_to_npz_bytes(latent: StoredLatent) -> bytes:
         arrays["c"] = latent.c.detach().cpu().numpy().astype(np.float32)
     if latent.thumbnail is not None:
         arrays["thumbnail"] = np.asarray(latent.thumbnail, dtype=np.uint8)
+    if latent.tuned is not None:
+        arrays["tuned"] = np.frombuffer(latent.tuned.to_bytes(), dtype=np.uint8)
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     return buf.getvalue()
@@ -246,6 +275,9 @@ def projected_w_bytes(latent: StoredLatent, model: GanModel) -> bytes:
     """The official projector's `projected_w.npz`: `w` [1, num_ws, w_dim] (w latents are broadcast)."""
     if latent.space not in ("w", "w+"):
         raise GanlabError("the official projected_w.npz layout holds W/W+ latents only")
+    if latent.tuned is not None:
+        raise GanlabError(f"'{latent.name}' renders through its own tuned weights, which the official "
+                          "projected_w.npz layout cannot hold; download ganlab's .npz instead")
     ws = validate_latent(model, latent.space, latent.tensor)
     if latent.space == "w":
         ws = ws.unsqueeze(1).repeat([1, model.num_ws, 1])
@@ -258,13 +290,13 @@ def load_latent_file(path: Path | str, model: GanModel, model_id: str, name: str
     """Read our `.npz`, an official `projected_w.npz`, or a `.pt` holding such a tensor, for `model`.
 
     A file made for another model is refused; official files carry no model id, so only their shape
-    is checked.
+    is checked. Tuned weights in the file are checked against `model` (names, shapes, values, size).
     """
     path = Path(path)
     name = name or path.stem
     if path.suffix == ".pt":
         return _from_official(_read_pt(path), model, model_id, name, path.name)
-    arrays = read_npz(path)
+    arrays = read_npz(path, MAX_NPZ_BYTES + (max_tuned_bytes(model) if model.kind == "stylegan2" else 0))
     if "meta" not in arrays:
         if "w" not in arrays:
             raise GanlabError(f"{path.name} holds neither a ganlab latent nor an official 'w' array "
@@ -279,21 +311,33 @@ def load_latent_file(path: Path | str, model: GanModel, model_id: str, name: str
         raise GanlabError(f"{path.name} has no 'latent' array")
     tensor = validate_latent(model, meta["space"], torch.from_numpy(arrays["latent"]))
     c = _checked_class_vector(path.name, arrays.get("c"), model)
-    latent = _stored_from_arrays(arrays, meta, meta.get("name") or name, source=path.name)
+    latent = _stored_from_arrays(arrays, meta, meta.get("name") or name, source=path.name, model=model)
     latent.tensor, latent.c = tensor, c
     return latent
 
 
-def _stored_from_arrays(arrays: dict[str, np.ndarray], meta: dict, name: str, source: str = "") -> StoredLatent:
+def _stored_from_arrays(arrays: dict[str, np.ndarray], meta: dict, name: str, source: str = "",
+                        model: GanModel | None = None) -> StoredLatent:
     """A latent from the arrays of one of our `.npz` files and its checked `meta`, as the file holds it
-    (an upload then validates tensor and class vector against its model)."""
+    (an upload then validates tensor and class vector against its model; tuned weights are checked
+    against `model` here when it is given)."""
     c = arrays.get("c")
     return StoredLatent(name=name, model_id=meta["model_id"], space=meta["space"],
                         tensor=torch.from_numpy(np.asarray(arrays["latent"], dtype=np.float32)),
                         c=None if c is None else torch.from_numpy(np.asarray(c, dtype=np.float32)),
                         thumbnail=_checked_thumbnail(name, arrays.get("thumbnail")),
                         metrics=meta.get("metrics", {}), source=meta.get("source", source),
-                        created=meta.get("created", time.time()))
+                        created=meta.get("created", time.time()), tuned=_checked_tuned(name, arrays.get("tuned"), model))
+
+
+def _checked_tuned(file: str, blob: np.ndarray | None, model: GanModel | None) -> TunedWeights | None:
+    if blob is None:
+        return None
+    if model is not None and model.kind != "stylegan2":
+        raise GanlabError(f"{file} holds tuned weights, which only StyleGAN2 latents have")
+    if blob.dtype != np.uint8 or blob.ndim != 1:
+        raise GanlabError(f"{file}: the tuned weights must be a byte string, got {blob.dtype} {list(blob.shape)}")
+    return TunedWeights.from_bytes(blob.tobytes(), model)
 
 
 def _checked_meta(file: str, raw: np.ndarray) -> dict:

@@ -183,3 +183,31 @@ def test_train_runs_a_demo_generator_and_refuses_others(tmp_path, capsys):
     assert (tmp_path / "samples_000001.png").is_file() and any(tmp_path.glob("*.pt"))
     assert main(["train", "--model", "stylegan2-ffhq-1024", "--steps", "1"]) == 2
     assert "toyfaces-64 and toyobjects-64" in capsys.readouterr().err
+
+
+def test_project_with_pti_writes_a_latent_with_its_tuned_weights_that_edit_renders_through(tmp_path, monkeypatch):
+    import json
+
+    from ganlab.data.toyfaces import render_faces
+    from ganlab.models.loaders import load_checkpoint
+    from ganlab.session import load_latent_file
+    from ganlab.settings import assets_dir
+
+    monkeypatch.setenv("GANLAB_OFFLINE", "1")
+    target = tmp_path / "face.png"
+    Image.fromarray(render_faces(1, 79)[0][0]).save(target)
+    out = tmp_path / "out"
+    assert main(["project", "--model", "toyfaces-64", "--target", str(target), "--method", "pti", "--steps", "3",
+                 "--out", str(out)]) == 0
+    files = {p.name for p in (out / "face").iterdir()}
+    assert "latent.npz" in files and "projected_w.npz" not in files  # the official layout cannot hold the weights
+    info = json.loads((out / "face" / "metrics.json").read_text())
+    assert info["steps_run"] == 103 and info["space"] == "w+"
+    model = load_checkpoint(assets_dir() / "models" / "toyfaces-64", name="toyfaces-64")
+    assert load_latent_file(out / "face" / "latent.npz", model, "toyfaces-64").tuned is not None
+    edited = tmp_path / "edited"
+    assert main(["edit", "--model", "toyfaces-64", str(out / "face" / "latent.npz"), "--direction", "pc0=0",
+                 "--out", str(edited)]) == 0
+    original = np.asarray(Image.open(edited / "face" / "original.png"))
+    assert np.array_equal(original, np.asarray(Image.open(out / "face" / "proj.png")))
+    assert load_latent_file(edited / "face" / "latent.npz", model, "toyfaces-64").tuned is not None

@@ -287,3 +287,57 @@ def test_only_browser_sessions_are_kept_on_disk_and_old_ones_are_swept(model, tm
     os.utime(old, (0, 0))
     SessionRegistry(root=tmp_path, keep_days=7).get("someone-else")
     assert not old.exists()
+
+
+def _tuned(model, scale=0.01):
+    from ganlab.models.tuned import TunedWeights, tunable_names
+
+    params = dict(model.net.synthesis.named_parameters())
+    gen = torch.Generator().manual_seed(1)
+    return TunedWeights(model.name, {n: (scale * torch.randn(params[n].shape, generator=gen)).half()
+                                     for n in tunable_names(model)})
+
+
+def test_a_latent_with_tuned_weights_survives_download_and_upload(model, tmp_path):
+    latent = StoredLatent("pti", "toyfaces-64", "w+", _ws(model), tuned=_tuned(model))
+    path = tmp_path / "pti.npz"
+    path.write_bytes(latent_to_npz_bytes(latent))
+    back = load_latent_file(path, model, "toyfaces-64")
+    assert back.tuned is not None and back.tuned.deltas.keys() == latent.tuned.deltas.keys()
+    assert all(torch.equal(back.tuned.deltas[n], d) for n, d in latent.tuned.deltas.items())
+    with pytest.raises(GanlabError, match="projected_w.npz layout cannot hold"):
+        projected_w_bytes(latent, model)
+
+
+def test_a_tampered_tuned_blob_in_an_upload_is_refused(model, tmp_path):
+    latent = StoredLatent("pti", "toyfaces-64", "w+", _ws(model), tuned=_tuned(model))
+    arrays = dict(np.load(io.BytesIO(latent_to_npz_bytes(latent))))
+    blob = bytearray(arrays["tuned"].tobytes())
+    blob[blob.index(b"b64.conv1.bias")] = ord("x")  # a name the model does not have
+    arrays["tuned"] = np.frombuffer(bytes(blob), dtype=np.uint8)
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(GanlabError, match="not a tunable layer"):
+        load_latent_file(tmp_path / "bad.npz", model, "toyfaces-64")
+    arrays["tuned"] = np.zeros((2, 2), dtype=np.float32)
+    np.savez(tmp_path / "bad2.npz", **arrays)
+    with pytest.raises(GanlabError, match="byte string"):
+        load_latent_file(tmp_path / "bad2.npz", model, "toyfaces-64")
+
+
+def test_tuned_weights_count_in_the_session_memory_quota(model):
+    tuned = _tuned(model)
+    latent_bytes = StoredLatent("x", "toyfaces-64", "w+", _ws(model), tuned=tuned).nbytes
+    assert latent_bytes > tuned.nbytes > 0
+    store = LatentStore(max_bytes=int(2.5 * latent_bytes))
+    for i in range(3):
+        store.add(StoredLatent(f"pti{i}", "toyfaces-64", "w+", _ws(model, i), tuned=tuned), model)
+    assert store.names() == ["pti1", "pti2"] and store.nbytes() <= store.max_bytes
+    with pytest.raises(GanlabError, match="a session keeps at most"):
+        LatentStore(max_bytes=latent_bytes - 1).add(StoredLatent("big", "toyfaces-64", "w+", _ws(model), tuned=tuned))
+
+
+def test_a_restored_session_keeps_its_tuned_weights(model, tmp_path):
+    store = LatentStore(folder=tmp_path)
+    store.add(StoredLatent("pti", "toyfaces-64", "w+", _ws(model), tuned=_tuned(model)), model)
+    back = LatentStore.load(tmp_path).get("pti")
+    assert back.tuned is not None and back.tuned.check(model) is back.tuned

@@ -17,6 +17,7 @@ from ganlab.errors import GanlabError, ShapeError
 from ganlab.models.base import check_shape
 from ganlab.models.stylegan2 import SynthesisCache
 from ganlab.models.stylegan2_model import StyleGAN2Model
+from ganlab.models.tuned import TunedWeights
 
 # Fractions of num_ws: [start, stop) of each preset, rounded to whole layers.
 LAYER_PRESETS: dict[str, tuple[float, float]] = {
@@ -102,18 +103,21 @@ def render_edit(model: StyleGAN2Model, ws: torch.Tensor, directions: Direction |
 
 class EditRenderer:
     """Slider edits of one latent `ws` [N, num_ws, w_dim]: the original rendered once, and each edit
-    from the first block its layers reach (the blocks before reuse the previous render's features)."""
+    from the first block its layers reach (the blocks before reuse the previous render's features).
+    A latent with `tuned` weights is rendered, edits included, through its own private generator."""
 
-    def __init__(self, model: StyleGAN2Model, ws: torch.Tensor, noise_mode: str = "const"):
+    def __init__(self, model: StyleGAN2Model, ws: torch.Tensor, noise_mode: str = "const",
+                 tuned: TunedWeights | None = None):
         check_shape("ws", ws, [None, model.num_ws, model.w_dim])
-        self.model, self.ws, self.noise_mode = model, ws.to(model.device), noise_mode
+        self.model, self.ws, self.noise_mode, self.tuned = model, ws.to(model.device), noise_mode, tuned
+        self._renders = model if tuned is None else tuned.apply(model)
         self._cache = SynthesisCache()
         self._lock = threading.Lock()  # one render at a time: the cache belongs to the last one
-        self.original = render_edit(model, self.ws, noise_mode=noise_mode, cache=self._cache)
+        self.original = render_edit(self._renders, self.ws, noise_mode=noise_mode, cache=self._cache)
 
-    def matches(self, model: StyleGAN2Model, ws: torch.Tensor) -> bool:
-        """Whether this renderer edits `ws` of `model` (so a caller may keep it for the next move)."""
-        return (model is self.model and ws.shape == self.ws.shape
+    def matches(self, model: StyleGAN2Model, ws: torch.Tensor, tuned: TunedWeights | None = None) -> bool:
+        """Whether this renderer edits `ws` of `model` with `tuned` weights (so a caller may keep it)."""
+        return (model is self.model and tuned is self.tuned and ws.shape == self.ws.shape
                 and torch.equal(ws.to(self.ws.device), self.ws))
 
     def render(self, directions: Direction | Sequence[Direction] = (), alphas: float | Sequence[float] = (),
@@ -124,4 +128,4 @@ class EditRenderer:
         if torch.equal(edited, self.ws):
             return edited, self.original
         with self._lock:
-            return edited, render_edit(self.model, edited, noise_mode=self.noise_mode, cache=self._cache)
+            return edited, render_edit(self._renders, edited, noise_mode=self.noise_mode, cache=self._cache)

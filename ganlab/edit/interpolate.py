@@ -2,6 +2,10 @@
 
 `render_interpolation` is a generator of progress records (one per rendered batch) that ends with
 all frames, so the UI can show a bar and the CLI a tqdm line.
+
+Latents with tuned weights (pivotal tuning) have one defined behaviour: the weight changes are blended in
+the same proportion as the latents, a latent without any counting as no change. Each keyframe then looks
+as it does alone, and the morph between two photos tuned apart moves through both tunings smoothly.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from ganlab.fileio import write_folder_atomically
 from ganlab.imaging import to_uint8
 from ganlab.media import write_gif, write_mp4
 from ganlab.models.base import GanModel
+from ganlab.models.tuned import TunedWeights
 from ganlab.session import StoredLatent
 
 EASINGS = ("linear", "ease-in-out", "ease-in", "ease-out")
@@ -97,6 +102,14 @@ def latent_path(model: GanModel, items: list[StoredLatent], positions: np.ndarra
     return z, c, "z"
 
 
+def weights_path(items: list[StoredLatent], positions: np.ndarray) -> list[TunedWeights | None] | None:
+    """The tuned weights at each position (blended like the latents), or None when no latent has any."""
+    if all(i.tuned is None for i in items):
+        return None
+    parts = [_split(p, len(items)) for p in positions]
+    return [TunedWeights.blend(items[i].tuned, items[i + 1].tuned, t) for i, t in parts]
+
+
 @dataclass
 class InterpolationProgress:
     """`frames` is filled on the last record only (uint8 [F, H, W, 3])."""
@@ -114,10 +127,14 @@ def render_interpolation(model: GanModel, items: list[StoredLatent], frames: int
     """Render the morph through `items` in order, a batch of frames at a time."""
     positions = keyframe_positions(len(items), frames, easing, pingpong)
     latents, c, space = latent_path(model, items, positions)
+    weights = weights_path(items, positions)
+    if weights is not None:
+        batch = 1  # every frame has its own blend of weights
     out, started = [], time.perf_counter()
     for start in range(0, frames, batch):
         sl = slice(start, start + batch)
-        img = model.synthesize(latents[sl], space=space, c=None if c is None else c[sl], truncation=truncation)
+        renders = model if weights is None or weights[start] is None else weights[start].apply(model)
+        img = renders.synthesize(latents[sl], space=space, c=None if c is None else c[sl], truncation=truncation)
         out.append(to_uint8(img))
         done = min(start + batch, frames)
         eta = (time.perf_counter() - started) / done * (frames - done)

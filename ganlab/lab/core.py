@@ -147,7 +147,7 @@ class Lab:
         """For slider edits of one StyleGAN2 latent: each move renders only the blocks it changes."""
         self._editable()
         item = self._own(latent)
-        return EditRenderer(self.model, self.model.to_ws(item.tensor, item.space))
+        return EditRenderer(self.model, self.model.to_ws(item.tensor, item.space), tuned=item.tuned)
 
     # --- inversion --------------------------------------------------------------------------------
 
@@ -179,8 +179,9 @@ class Lab:
         """Find the latent of an image: a `Face` from `ganlab.align`, an image file, a PIL image, an array,
         or `img` [1, 3, R, R] in [-1, 1]; a list of them is inverted as one batch.
 
-        `method`: one of `self.methods` (StyleGAN2: 'projector', 'fast', 'balanced', 'best', 'landscape';
-        BigGAN: 'encoder', 'random'). `callback(record)` sees each progress record. Other options:
+        `method`: one of `self.methods` (StyleGAN2: 'projector', 'fast', 'balanced', 'best', 'landscape',
+        'pti'; BigGAN: 'encoder', 'random'). With 'pti' the latent comes with its own tuned generator weights
+        (`latent.tuned`), which `render`, `edit`, `interpolate` and the session's files all carry. `callback(record)` sees each progress record. Other options:
         see `invert_steps`.
         """
         for rec in self.invert_steps(targets, method, **options):
@@ -321,7 +322,8 @@ class Lab:
     def interpolate(self, latents: Sequence[LatentLike], frames: int = 48, *,
                     callback: Callable[[InterpolationProgress], Any] | None = None, **options: Any) -> Video:
         """A morph through two or more latents in order (W/W+ blended linearly, BigGAN z spherically),
-        with easing, an optional ping-pong loop and output `size` in px; `.save('x.mp4' | 'x.gif' | folder)`."""
+        with easing, an optional ping-pong loop and output `size` in px; `.save('x.mp4' | 'x.gif' | folder)`.
+        Tuned weights (PTI) blend in the same proportion as their latents; an untuned latent counts as none."""
         for rec in self.interpolate_steps(latents, frames, **options):
             if isinstance(rec, Video):
                 return rec
@@ -385,6 +387,8 @@ class Lab:
         if item.model_id != self.name:
             raise GanlabError(f"'{item.name}' is a latent of '{item.model_id}', not of '{self.name}'")
         validate_latent(self.model, item.space, item.tensor)
+        if item.tuned is not None:
+            item.tuned.check(self.model)
         return item
 
     def _editable(self) -> None:

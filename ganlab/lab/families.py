@@ -21,9 +21,10 @@ from ganlab.edit.apply import Layers, edit_ws
 from ganlab.edit.directions import Direction
 from ganlab.errors import GanlabError
 from ganlab.invert.losses import Distance
-from ganlab.invert.methods import METHODS, result_space
+from ganlab.invert.methods import METHODS, default_steps, result_space
 from ganlab.invert.methods import invert as invert_stylegan2
 from ganlab.invert.projector import ProjectionResult, ProjectionStep, project, settings_config
+from ganlab.invert.pti import PTIResult
 from ganlab.models.base import GanModel
 from ganlab.models.folder import WALKS, has_helper
 from ganlab.models.sampling import class_input
@@ -36,8 +37,8 @@ class InvertOptions:
 
     method: str
     space: str = "w+"                        # StyleGAN2 projector only: 'w', 'w+' or 'w-then-w+'
-    steps: int | None = None                 # projector/landscape/BigGAN steps (None: 1000 / 300); the
-                                             # encoder presets have their own
+    steps: int | None = None                 # projector/landscape/BigGAN steps (None: 1000 / 300), PTI's
+                                             # tuning steps (None: its own); the encoder presets have their own
     settings: str = "official"               # StyleGAN2 projector settings ('official' or 'tuned')
     cls: str | int = "auto"                  # BigGAN: the class, or 'auto' to find it
     preview_every: int = 10
@@ -76,7 +77,8 @@ class StyleGAN2Family:
 
     def invert(self, model: GanModel, img: torch.Tensor, opts: InvertOptions, distance: Distance,
                cancel: threading.Event | None) -> Iterator[ProjectionStep | list[Inverted]]:
-        cfg = settings_config(opts.settings, num_steps=opts.steps or 1000, preview_every=opts.preview_every,
+        cfg = settings_config(opts.settings, num_steps=opts.steps or default_steps(opts.method),
+                              preview_every=opts.preview_every,
                               seed=opts.seed)
         space = result_space(opts.method, opts.space)
         for rec in invert_stylegan2(model, img, opts.method, opts.space, cfg, distance=distance, cancel=cancel, run=opts.run):
@@ -87,7 +89,8 @@ class StyleGAN2Family:
             for i in range(len(img)):
                 tensor = rec.w[i:i + 1] if space == "w" and rec.w is not None else rec.ws[i:i + 1]
                 latent = StoredLatent(opts.name, model.name, "w" if tensor.ndim == 2 else "w+", tensor,
-                                      thumbnail=rec.images[i], metrics=rec.metrics[i], source=opts.name)
+                                      thumbnail=rec.images[i], metrics=rec.metrics[i], source=opts.name,
+                                      tuned=rec.tuned[i] if isinstance(rec, PTIResult) else None)
                 out.append(Inverted(latent, rec.images[i], rec.metrics[i], rec.steps_run, rec.stopped, rec.history))
             yield out
 
@@ -99,7 +102,9 @@ class StyleGAN2Family:
                             source=f"sample seed {seed}")
 
     def render(self, model: GanModel, latent: StoredLatent, truncation: float) -> torch.Tensor:
-        return model.synthesize(latent.tensor, space=latent.space, c=latent.c, truncation=truncation)
+        """The latent's picture, through its own tuned weights when it has them (the pooled model unchanged)."""
+        renderer = model if latent.tuned is None else latent.tuned.apply(model)
+        return renderer.synthesize(latent.tensor, space=latent.space, c=latent.c, truncation=truncation)
 
     def edit(self, model: GanModel, latent: StoredLatent, moves: Sequence[tuple[Direction, float]],
              layers: Layers) -> StoredLatent:
@@ -107,7 +112,7 @@ class StyleGAN2Family:
         edited = edit_ws(ws, [d for d, _ in moves], [a for _, a in moves], layers) if moves else ws.clone()
         what = ", ".join(f"{d.name} {a:+g}" for d, a in moves) or "no change"
         return StoredLatent(f"{latent.name}-edited", latent.model_id, "w+", edited, c=latent.c,
-                            source=f"edit of {latent.name} ({what})", origin=latent.origin)
+                            source=f"edit of {latent.name} ({what})", origin=latent.origin, tuned=latent.tuned)
 
     def augment(self, model: GanModel, latent: StoredLatent, items, jitter: float, truncation: float,
                 per_image_steps: int) -> Gallery:

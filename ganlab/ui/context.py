@@ -163,7 +163,7 @@ class AppContext:
         lab = self.lab(session_id, item.model_id)
         visit = self.visit(session_id)
         kept = visit.renderer
-        if kept is None or not kept.matches(lab.model, lab.model.to_ws(item.tensor, item.space)):
+        if kept is None or not kept.matches(lab.model, lab.model.to_ws(item.tensor, item.space), item.tuned):
             kept = visit.renderer = lab.edit_renderer(item)
         with self._lock:
             self._warm.pop(session_id, None)

@@ -131,6 +131,9 @@ def build(ctx: AppContext):
                              label=(f"{dirs[i].name} ({dirs[i].source})" if i < len(dirs) else ""))
                    for i in range(MAX_SLIDERS)]
         note = "" if dirs else "No learned directions for this model yet: learn one below, or use GANSpace / SeFa."
+        if item.tuned is not None:
+            note = " ".join(filter(None, [note, "This latent was made by pivotal tuning: it and its edits render "
+                                                "through its own tuned weights."]))
         return updates + [picture, note]
 
     @gpu(duration=30)
@@ -158,7 +161,8 @@ def build(ctx: AppContext):
         """Store the edit; every latent list of the tab shows it at once (the chosen latent stays)."""
         item, new_ws, _, face = current(request, name, source_label, layer_preset, first, last, alphas)
         saved = ctx.store(sid(request), StoredLatent(as_name, item.model_id, "w+", new_ws.cpu(), thumbnail=face,
-                                                      source=f"edit of {name}", origin=item.origin))
+                                                      source=f"edit of {name}", origin=item.origin,
+                                                      tuned=item.tuned))
         return (f"Saved as **{saved.name}**.", *refresh(name, request))
 
     def keep_choices(name: str, request: gr.Request):

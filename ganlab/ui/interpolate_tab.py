@@ -51,7 +51,9 @@ def preselect(ctx: AppContext, session: str, shown: list[str]) -> list[str] | No
 def build(ctx: AppContext):
     """Declare the tab; returns (refresh handler, its inputs, its outputs) for when the tab opens."""
     gr.Markdown("Pick two or more latents from this session (in order). W/W+ latents are blended linearly, "
-                "BigGAN z spherically.")
+                "BigGAN z spherically. Latents made by pivotal tuning carry their own generator weights: those "
+                "are blended in the same proportion as the latents (a latent without tuning counts as none), so "
+                "each end looks as it does alone.")
     names = gr.Dropdown([], multiselect=True, label="Latents, in order", elem_id="interp-latents")
     with gr.Row():
         frames = gr.Slider(2, 240, value=48, step=1, label="Frames", elem_id="interp-frames")

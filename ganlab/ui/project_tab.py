@@ -27,7 +27,8 @@ SPACES = {"W+ (one w per layer)": "w+", "W (one w)": "w", "W, then W+": "w-then-
 METHODS = {"Optimise from the mean w (official settings)": ("projector", "official"),
            "Optimise from the mean w (tuned: sharper in fewer steps)": ("projector", "tuned"),
            "Encoder only (instant)": ("fast", "official"), "Encoder + 100 steps": ("balanced", "official"),
-           "Encoder + 500 steps": ("best", "official"), "Landscape map (uses Steps)": ("landscape", "official")}
+           "Encoder + 500 steps": ("best", "official"), "Landscape map (uses Steps)": ("landscape", "official"),
+           "Pivotal tuning: most faithful (Steps tune the weights)": ("pti", "official")}
 DEFAULT_STEPS = 1000 if torch.cuda.is_available() else 200
 ZEROGPU_SECONDS = 120  # the ZeroGPU slot each GPU call requests
 CHUNK_SECONDS = 90     # a projector call pauses after this long; the next call resumes it in a fresh slot
@@ -66,10 +67,11 @@ def _records(lab: Lab, target: Prepared, options: dict):
     return _one_call(lab, target, options)
 
 
-def _status(step: int, total: int, eta: float, distance_name: str, why: str, notes: list[str]) -> str:
+def _status(step: int, total: int, eta: float, distance_name: str, note: str, notes: list[str]) -> str:
+    """The progress line, then the run's own note (its phase, why LPIPS is not in use), then the target's notes."""
     lines = [f"**Step {step} / {total}** · about {eta:.0f} s left · loss: {distance_name}"]
-    if why:
-        lines.append(f"LPIPS is not in use: {why}.")
+    if note:
+        lines.append(f"{note[0].upper()}{note[1:]}.")
     lines += [f"Note: {n}" for n in notes]
     return "\n\n".join(lines)
 
@@ -129,6 +131,9 @@ def _finish(ctx: AppContext, session: str, inv: Inversion, target_u8: np.ndarray
     lines = [f"**Done** after {inv.steps_run} steps" + (f" ({inv.stopped})" if inv.stopped else "") + ".",
              f"PSNR {m['psnr']:.2f} dB · SSIM {m['ssim']:.3f} · {distance_name} {m['distance']:.4f}",
              f"Stored in this session as **{latent.name}** ({latent.space}); edit or interpolate it in the other tabs."]
+    if latent.tuned is not None:
+        lines.append(f"It renders through its own tuned generator weights ({latent.tuned.nbytes / 2 ** 10:.0f} KB, "
+                     "kept with the latent and in its download); the shared model is unchanged.")
     if inv.origin is not None:
         lines.append("It came from a photo aligned in this session: the Edit tab can paste edits back into it.")
     if caveat:
