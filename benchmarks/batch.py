@@ -1,5 +1,6 @@
-"""Batch throughput: images/s of `batch invert` in-process, on Ray with 1 worker and with 2 workers, and
-Ray's overhead per image (1 Ray worker against in-process, same threads, same batch).
+"""Batch throughput: images/s of `batch invert` in-process and on Ray (1 worker with 1 thread and with
+every core, 2 workers with 1 thread each), the scaling from 1 to 2 workers, and Ray's overhead per image
+(1 Ray worker against in-process, 1 thread each).
 
 The images are rendered by the bundled face model and inverted with its default method (encoder +
 100 steps), so each image costs what a real batch job's image costs on this model. Ray starts once before
@@ -52,26 +53,29 @@ def main() -> None:
             lab.render(lab.sample(seed)[0]).save(src / f"face{seed:04d}.png")
         job = BatchJob("toyfaces-64", task="invert", method=args.method, align=False)
         rows = []
-        torch.set_num_threads(cpus)
-        seconds, n = _run(job, src, Path(tmp) / "inproc", device="cpu")
-        rows.append((f"in-process, {cpus} threads", seconds, n))
+        for threads in (1, cpus):
+            torch.set_num_threads(threads)
+            seconds, n = _run(job, src, Path(tmp) / f"inproc{threads}", device="cpu")
+            rows.append((f"in-process, {threads} thread(s)", seconds, n))
         start = time.perf_counter()
         ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
         print(f"ray.init: {time.perf_counter() - start:.1f} s (once, not in the rows below)")
         try:
-            for workers in (1, 2):
-                seconds, n = _run(job, src, Path(tmp) / f"ray{workers}", workers=workers, batch_size=args.batch)
-                rows.append((f"Ray, {workers} worker(s) x {max(1, cpus // workers)} threads", seconds, n))
+            for workers, threads in ((1, 1), (1, cpus), (2, 1)):
+                seconds, n = _run(job, src, Path(tmp) / f"ray{workers}x{threads}", workers=workers,
+                                  batch_size=args.batch, device="cpu", threads_per_worker=threads)
+                rows.append((f"Ray, {workers} worker(s) x {threads} thread(s)", seconds, n))
         finally:
             ray.shutdown()
     print(f"\n{args.images} images, method {args.method}, Ray batch {args.batch}\n")
     print("| run | wall time (s) | images/s | s/image |\n|---|---:|---:|---:|")
     for label, seconds, n in rows:
         print(f"| {label} | {seconds:.1f} | {n / seconds:.2f} | {seconds / n:.2f} |")
-    inproc, one, two = (seconds / n for _, seconds, n in rows)
-    print(f"\n2 Ray workers / 1 Ray worker: {one / two:.2f}x images/s")
-    print(f"Ray overhead per image (1 Ray worker against in-process): {one - inproc:+.3f} s "
-          f"({100 * (one - inproc) / inproc:+.1f}% of the in-process time per image)")
+    per_image = [seconds / n for _, seconds, n in rows]
+    inproc1, one, two = per_image[0], per_image[2], per_image[4]
+    print(f"\n2 Ray workers / 1 Ray worker (1 thread each): {one / two:.2f}x images/s")
+    print(f"Ray overhead per image (1 Ray worker against in-process, 1 thread each): {one - inproc1:+.3f} s "
+          f"({100 * (one - inproc1) / inproc1:+.1f}% of the in-process time per image)")
 
 
 if __name__ == "__main__":

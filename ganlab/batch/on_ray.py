@@ -40,8 +40,8 @@ class _RayWorker:
 
 
 def run_on_ray(job: BatchJob, out: Path, pending: list[tuple[Path, str]], workers: int, batch_size: int,
-               gpus_per_worker: float, address: str | None, device: str | None = None
-               ) -> Iterator[tuple[str, list[dict]]]:
+               gpus_per_worker: float, address: str | None, device: str | None = None,
+               threads: int | None = None) -> Iterator[tuple[str, list[dict]]]:
     """(source key, its rows) as each batch of sources finishes on the actors."""
     try:
         import ray
@@ -57,7 +57,7 @@ def run_on_ray(job: BatchJob, out: Path, pending: list[tuple[Path, str]], worker
         ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
                  **({} if address else {"num_cpus": os.cpu_count()}))
     try:
-        yield from _stream(ray, job, out, pending, workers, batch_size, gpus_per_worker, device)
+        yield from _stream(ray, job, out, pending, workers, batch_size, gpus_per_worker, device, threads)
     except ray.exceptions.RayError as err:
         cause = getattr(err, "cause", None)
         if isinstance(cause, GanlabError):
@@ -70,17 +70,18 @@ def run_on_ray(job: BatchJob, out: Path, pending: list[tuple[Path, str]], worker
 
 
 def _stream(ray, job: BatchJob, out: Path, pending: list[tuple[Path, str]], workers: int, batch_size: int,
-            gpus_per_worker: float, device: str | None) -> Iterator[tuple[str, list[dict]]]:
+            gpus_per_worker: float, device: str | None, threads: int | None) -> Iterator[tuple[str, list[dict]]]:
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # the caller draws one bar, from the records
     context.print_on_execution_start = False
     cpus = 1.0 if gpus_per_worker else CPU_SHARE
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = threads or max(1, (os.cpu_count() or 1) // workers)  # by default the cores, shared out
     items = [{"path": str(path), "key": key} for path, key in pending]
-    blocks = max(workers, -(-len(items) // batch_size))
+    blocks = max(workers, -(-len(items) // batch_size))  # one task per block, one task at a time per actor:
+    # the first actor ready must not take every block while the others still load their model
     dataset = ray.data.from_items(items, override_num_blocks=blocks).map_batches(
         _RayWorker, fn_constructor_kwargs={"job": job, "out": str(out), "threads": threads, "device": device},
-        batch_size=batch_size, compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=cpus,
+        batch_size=batch_size, compute=ray.data.ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=1), num_cpus=cpus,
         num_gpus=gpus_per_worker or None, batch_format="numpy", max_restarts=RETRIES,
         max_task_retries=RETRIES)
     seen: set[str] = set()

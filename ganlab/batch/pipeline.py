@@ -213,11 +213,13 @@ def _write_png(path: Path, pixels: np.ndarray) -> None:
 
 def run_batch(job: BatchJob, src: Path | str, out: Path | str, workers: int = 1, batch_size: int = 4,
               gpus_per_worker: float = 0.0, address: str | None = None, device: str | None = None,
-              lab=None, cancel: threading.Event | None = None) -> Iterator[BatchProgress | BatchSummary]:
+              lab=None, cancel: threading.Event | None = None, threads_per_worker: int | None = None
+              ) -> Iterator[BatchProgress | BatchSummary]:
     """Every image under `src` that `out`'s manifest does not list as finished; one `BatchProgress` per
     finished source, then the `BatchSummary`. `workers` > 1 or an `address` runs on Ray. In-process, `lab`
     (already loaded, e.g. the app's) is used instead of loading `job.model`; `cancel` stops the run between
-    two sources, keeping every finished one."""
+    two sources, keeping every finished one. `threads_per_worker`: torch threads of each Ray worker
+    (default: the machine's cores shared out)."""
     src, out = Path(src), Path(out)
     if workers < 1 or batch_size < 1 or gpus_per_worker < 0:
         raise GanlabError(f"workers and batch size must be at least 1 and GPUs per worker at least 0 (got "
@@ -242,7 +244,8 @@ def run_batch(job: BatchJob, src: Path | str, out: Path | str, workers: int = 1,
     else:
         from ganlab.batch.on_ray import run_on_ray
 
-        results = run_on_ray(job, out, pending, workers, batch_size, gpus_per_worker, address, device)
+        results = run_on_ray(job, out, pending, workers, batch_size, gpus_per_worker, address, device,
+                             threads_per_worker)
     start, done, failed = time.monotonic(), 0, 0
     for key, rows in results:
         manifest.commit(rows)
