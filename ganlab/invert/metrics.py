@@ -39,3 +39,15 @@ def ssim(img_a: torch.Tensor, img_b: torch.Tensor, window: int = 11) -> torch.Te
     c1, c2 = 0.01 ** 2, 0.03 ** 2
     s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a.square() + mu_b.square() + c1) * (var_a + var_b + c2))
     return s.flatten(1).mean(1)
+
+
+def image_metrics(img: torch.Tensor, target: torch.Tensor, distance) -> list[dict[str, float]]:
+    """Per image of `img` [N, 3, R, R] against `target`: PSNR, SSIM and the run's `distance` (also under
+    'lpips' when the distance is LPIPS), as every inversion result reports them."""
+    dist = distance(img, target)
+    metrics = [{"psnr": float(p), "ssim": float(s), "distance": float(d)}
+               for p, s, d in zip(psnr(img, target), ssim(img, target), dist)]
+    if distance.is_lpips:
+        for m in metrics:
+            m["lpips"] = m["distance"]
+    return metrics

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from ganlab.errors import GanlabError
 from ganlab.imaging import to_uint8
 from ganlab.invert.losses import Distance, lpips_distance
-from ganlab.invert.metrics import psnr, ssim
+from ganlab.invert.metrics import image_metrics
 from ganlab.models.base import W_SPACES, check_shape
 from ganlab.models.stylegan2_model import StyleGAN2Model
 
@@ -454,12 +454,7 @@ def _result(model: StyleGAN2Model, w_opt: torch.Tensor, noise: dict[str, torch.T
     ws = w_opt if cfg.space == "w+" else w_opt.repeat(1, model.num_ws, 1)
     noise = {k: v.detach() for k, v in noise.items()}
     img = model.net.synthesis(ws, noise_inputs=noise).clamp(-1, 1)
-    dist = distance(img, target)
-    metrics = [{"psnr": float(p), "ssim": float(s), "distance": float(d)}
-               for p, s, d in zip(psnr(img, target), ssim(img, target), dist)]
-    if distance.is_lpips:
-        for m in metrics:
-            m["lpips"] = m["distance"]
+    metrics = image_metrics(img, target, distance)
     return ProjectionResult(ws=ws.cpu(), w=w_opt[:, 0].cpu() if cfg.space == "w" else None,
                             noise={k: v.cpu() for k, v in noise.items()}, images=to_uint8(img), metrics=metrics,
                             steps_run=steps_run, distance_name=distance.name, stopped=stopped, history=history)

@@ -27,7 +27,7 @@ from ganlab.imaging import to_uint8
 from ganlab.invert.encoder import Encoder
 from ganlab.invert.hybrid import hybrid_project
 from ganlab.invert.losses import Distance, lpips_distance
-from ganlab.invert.metrics import psnr, ssim
+from ganlab.invert.metrics import image_metrics
 from ganlab.invert.projector import (TUNED, ProjectionConfig, ProjectionResult, ProjectionStep, constant_noise,
                                      project)
 from ganlab.models.base import check_shape
@@ -220,12 +220,7 @@ def _result(model: StyleGAN2Model, ws: torch.Tensor, tuned: list[TunedWeights | 
         net = model.net if weights is None else weights.apply(model).net
         imgs.append(net.synthesis(ws[i:i + 1], noise_mode="const").clamp(-1, 1))
     img = torch.cat(imgs)
-    dist = distance(img, target)
-    metrics = [{"psnr": float(p), "ssim": float(s), "distance": float(d)}
-               for p, s, d in zip(psnr(img, target), ssim(img, target), dist)]
-    if distance.is_lpips:
-        for m in metrics:
-            m["lpips"] = m["distance"]
+    metrics = image_metrics(img, target, distance)
     return PTIResult(ws=ws.cpu(), w=None, noise={k: v.cpu() for k, v in constant_noise(model, len(ws)).items()},
                      images=to_uint8(img), metrics=metrics, steps_run=steps_run,
                      distance_name=distance.name, stopped=stopped, history=history, tuned=tuned)
