@@ -503,7 +503,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         if isinstance(rec, BatchProgress):
             if bar is None:  # its rate and ETA come from the records (the first one arrives after start-up)
                 bar = tqdm(total=rec.total, desc=f"{args.task} {Path(args.src).name}", unit="img",
-                           bar_format="{l_bar}{bar}| {n}/{total} [{postfix}]")
+                           bar_format="{l_bar}{bar}| {n}/{total}{postfix}")
             bar.update(1)
             bar.set_postfix_str(f"{rec.images_per_s:.2f} img/s, about {rec.eta_s:.0f} s left, {rec.failed} failed")
             if rec.status != "ok":

@@ -34,6 +34,7 @@ class Manifest:
     def __init__(self, out: Path):
         self.out = Path(out)
         self.path = self.out / LABELS
+        self.job: dict | None = None
         self.rows: list[dict[str, str]] = self._read()
 
     def _read(self) -> list[dict[str, str]]:
@@ -49,7 +50,8 @@ class Manifest:
         return kept
 
     def claim(self, job: dict) -> None:
-        """Record `job` (plain data) as this folder's, or refuse when the folder holds another job's run."""
+        """Refuse when the folder holds another job's run; else `job` (plain data) is recorded as the
+        folder's with the first finished source (a run that fails before any leaves no claim)."""
         path = self.out / JOB
         job = json.loads(json.dumps(job, sort_keys=True))  # as it reads back (tuples become lists)
         if path.is_file():
@@ -58,8 +60,7 @@ class Manifest:
                 changed = sorted(k for k in set(kept) | set(job) if kept.get(k) != job.get(k))
                 raise GanlabError(f"{self.out} holds a run of another job (it differs in {', '.join(changed)}): "
                                   "resume it with the same options, or give another --out")
-        else:
-            write_atomically(path, json.dumps(job, indent=1, sort_keys=True))
+        self.job = job
 
     def done(self) -> set[str]:
         """Sources finished well; failed ones are tried again."""
@@ -74,6 +75,8 @@ class Manifest:
             raise ValueError("a source's rows end with its summary row")
         clean = [{k: _cell(row.get(k)) for k in FIELDS} for row in rows]
         self.out.mkdir(parents=True, exist_ok=True)
+        if self.job is not None and not (self.out / JOB).is_file():
+            write_atomically(self.out / JOB, json.dumps(self.job, indent=1, sort_keys=True))
         again = clean[-1]["source"]
         if any(r["source"] == again for r in self.rows):  # a retried failure: its old rows go first
             self.rows = [r for r in self.rows if r["source"] != again]

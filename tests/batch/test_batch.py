@@ -157,7 +157,9 @@ def test_a_job_that_would_fail_every_image_fails_before_the_first(faces, tmp_pat
     job = BatchJob("toyfaces-64", task="augment", method="fast", align=False, directions=("grin",))
     with pytest.raises(GanlabError, match="no direction named grin"):
         list(run_batch(job, faces, tmp_path / "out", device="cpu"))
-    assert not (tmp_path / "out" / LABELS).exists()
+    assert not (tmp_path / "out" / LABELS).exists() and not (tmp_path / "out" / "job.json").exists()
+    fixed = BatchJob("toyfaces-64", task="augment", method="fast", align=False, directions=("smile",))
+    assert list(run_batch(fixed, faces / "b", tmp_path / "out", device="cpu"))[-1].done == 3  # not refused
     with pytest.raises(GanlabError, match="task must be one of"):
         BatchJob("toyfaces-64", task="train")
 
