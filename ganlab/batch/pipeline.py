@@ -26,14 +26,12 @@ from ganlab.fileio import DiskFull, write_atomically
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 TASKS = ("invert", "augment")
-FACE_MAGNITUDES = (-2.0, 2.0)   # sigma units along each direction, when none are given
-FACE_DIRECTIONS = 3             # directions used when none are named: the model's first ones
 
 
 @dataclass(frozen=True)
 class BatchJob:
     """What every image of a run gets. `transforms` (BigGAN models) or `directions` (StyleGAN2 models)
-    with `magnitudes` say the augmentations; empty means the model's defaults."""
+    with `magnitudes` say the variations (`Lab.variants`); empty means the model's defaults."""
 
     model: str
     task: str = "invert"                     # 'invert', or 'augment' (invert, then augment)
@@ -115,20 +113,8 @@ class Worker:
 
     def _check(self) -> None:
         """What would fail every image fails the run, before any image."""
-        from ganlab.augment.transforms import spec
-        from ganlab.models.biggan import find_class
-
-        if self.job.task != "augment":
-            return
-        if self.lab.classes:
-            for name in self.job.transforms:
-                spec(name)
-            if self.job.cls.strip().lower() != "auto":
-                find_class(self.job.cls, self.lab.classes)
-        else:
-            unknown = [n for n in self.job.directions if self.lab.find_direction(n) is None]
-            if unknown:
-                raise GanlabError(f"'{self.lab.name}' has no direction named {', '.join(unknown)}")
+        self.lab.check_variants(self.job.transforms + self.job.directions if self.job.task == "augment" else (),
+                                self.job.cls)
 
     def process(self, path: Path, key: str) -> list[dict]:
         """Every row of one source, its summary last; a failure is a summary row with its message."""
@@ -172,28 +158,14 @@ class Worker:
         return rows
 
     def _augment(self, latent, folder: Path, common: dict, seed: int) -> list[dict]:
-        lab, job = self.lab, self.job
+        job = self.job
         rows = []
-        if lab.classes:  # a class-conditional model: zoom, slides ... (walks, or per-image edits)
-            transforms = list(job.transforms) or ["zoom", "slide_left", "slide_right"]
-            magnitudes = dict(job.magnitudes_for or {}) or ({t: list(job.magnitudes) for t in transforms}
-                                                             if job.magnitudes else None)
-            gallery = lab.augment(latent, transforms, magnitudes, samples=1, seed=seed,
-                                  per_image_steps=job.per_image_steps)
-            for i, aug in enumerate(gallery.augmentations):
-                name = f"{aug.transform}_{aug.magnitude:+g}.png"
-                _write_png(folder / name, aug.image)
-                rows.append(dict(common, file=f"{folder.name}/{name}", kind="augmentation", transform=aug.transform,
-                                 magnitude=aug.magnitude, method=aug.method, status="ok"))
-            return rows
-        names = list(job.directions) or list(lab.directions)[:FACE_DIRECTIONS]
-        for name in names:
-            for amount in job.magnitudes or FACE_MAGNITUDES:
-                edited = lab.render(lab.edit(latent, {name: amount}))
-                file = f"{name}_{amount:+g}.png".replace(" ", "-")
-                _write_png(folder / file, np.asarray(edited))
-                rows.append(dict(common, file=f"{folder.name}/{file}", kind="augmentation", transform=name,
-                                 magnitude=amount, method="direction", status="ok"))
+        for v in self.lab.variants(latent, job.transforms + job.directions, job.magnitudes_for or job.magnitudes,
+                                   seed=seed, per_image_steps=job.per_image_steps):
+            name = f"{v.name}_{v.magnitude:+g}.png".replace(" ", "-")
+            _write_png(folder / name, v.image)
+            rows.append(dict(common, file=f"{folder.name}/{name}", kind="augmentation", transform=v.name,
+                             magnitude=v.magnitude, method=v.method, status="ok"))
         return rows
 
 

@@ -35,7 +35,7 @@ from ganlab.invert.losses import Distance, lpips_distance
 from ganlab.invert.projector import ProjectionStep
 from ganlab.invert.targets import prepare_target
 from ganlab.lab.faces import Face
-from ganlab.lab.families import InvertOptions, Inverted, family_of
+from ganlab.lab.families import InvertOptions, Inverted, Magnitudes, Variant, family_of
 from ganlab.models.base import GanModel, check_shape
 from ganlab.models.folder import DIRECTIONS, ENCODER, GANSPACE, LANDSCAPE, SEFA, WALKS, has_helper, helper_path
 from ganlab.models.registry import ModelSpec, Registry, load_model, photo_offer
@@ -342,6 +342,17 @@ class Lab:
             raise GanlabError(f"per-image steps must be at least 1, not {per_image_steps}")
         items = gallery_items(list(transforms), dict(magnitudes) if magnitudes else None, samples=samples, seed=seed)
         return self.family.augment(self.model, self._own(latent), items, jitter, truncation, per_image_steps)
+
+    def variants(self, latent: LatentLike, names: Sequence[str] = (), magnitudes: Magnitudes = None, *,
+                 seed: int = 0, per_image_steps: int = 20) -> list[Variant]:
+        """Variations of one inverted image for a dataset, as its model family makes them: StyleGAN2 edits
+        along directions (default: the first three, at -2 and +2 sigma), BigGAN transformations (default:
+        zoom and slides at their own magnitudes). `magnitudes`: one list for every name, or per name."""
+        return self.family.variants(self, self._own(latent), names, magnitudes, seed, per_image_steps)
+
+    def check_variants(self, names: Sequence[str], cls: str = "auto") -> None:
+        """Raise now what `variants` (and inverting with class `cls`) would raise for every image."""
+        self.family.check_variants(self, names, cls)
 
     # --- the model folder -------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, Mapping, Sequence, Union
 
 import numpy as np
 import torch
@@ -57,6 +57,31 @@ class Inverted:
     steps_run: int
     stopped: str = ""
     history: list[dict[str, float]] = field(default_factory=list)
+
+
+DEFAULT_DIRECTIONS = 3                       # directions a StyleGAN2 image is varied along when none are named
+DEFAULT_SIGMAS = (-2.0, 2.0)                 # and how far
+DEFAULT_TRANSFORMS = ("zoom", "slide_left", "slide_right")
+
+
+@dataclass
+class Variant:
+    """One variation of an inverted image for a dataset: uint8 [H, W, 3], what made it and how much."""
+
+    image: np.ndarray
+    name: str                                # a direction (StyleGAN2) or a transformation (BigGAN)
+    magnitude: float                         # sigma units along a direction; the transformation's own unit
+    method: str                              # 'direction', 'walk' or 'per-image'
+
+
+Magnitudes = Union[Mapping[str, Sequence[float]], Sequence[float], None]
+
+
+def _per_name(names: Sequence[str], magnitudes: Magnitudes) -> dict[str, list[float]] | None:
+    """Magnitudes per name: a mapping as given, one list for every name, or None (each one's default)."""
+    if magnitudes is None or isinstance(magnitudes, Mapping):
+        return {k: list(v) for k, v in magnitudes.items()} if magnitudes else None
+    return {name: list(magnitudes) for name in names} if len(magnitudes) else None
 
 
 class StyleGAN2Family:
@@ -118,6 +143,20 @@ class StyleGAN2Family:
                 per_image_steps: int) -> Gallery:
         raise GanlabError(f"'{model.name}' is a StyleGAN2 model: augmentation galleries are made with BigGAN "
                           "models; edit StyleGAN2 latents along directions instead")
+
+    def check_variants(self, lab, names: Sequence[str], cls: str) -> None:
+        unknown = [n for n in names if lab.find_direction(n) is None]
+        if unknown:
+            raise GanlabError(f"'{lab.name}' has no direction named {', '.join(unknown)}")
+
+    def variants(self, lab, latent: StoredLatent, names: Sequence[str], magnitudes: Magnitudes, seed: int,
+                 per_image_steps: int) -> list[Variant]:
+        """Edits along directions (default: the model's first three) at magnitudes (default -2, +2 sigma)."""
+        names = list(names) or list(lab.directions)[:DEFAULT_DIRECTIONS]
+        self.check_variants(lab, names, "")
+        amounts = _per_name(names, magnitudes) or {}
+        return [Variant(np.asarray(lab.render(lab.edit(latent, {name: m}))), name, float(m), "direction")
+                for name in names for m in amounts.get(name, DEFAULT_SIGMAS)]
 
 
 class BigGANFamily:
@@ -185,6 +224,23 @@ class BigGANFamily:
         gallery.source = latent.source or latent.name
         gallery.class_name = model.class_names[int(latent.c[0].argmax())]
         return gallery
+
+    def check_variants(self, lab, names: Sequence[str], cls: str) -> None:
+        from ganlab.augment.transforms import spec
+        from ganlab.models.biggan import find_class
+
+        for name in names:
+            spec(name)
+        if cls.strip().lower() != "auto":
+            find_class(cls, lab.classes)
+
+    def variants(self, lab, latent: StoredLatent, names: Sequence[str], magnitudes: Magnitudes, seed: int,
+                 per_image_steps: int) -> list[Variant]:
+        """The transformations (default: zoom and slides) at their magnitudes, by walk or per-image edit."""
+        names = list(names) or list(DEFAULT_TRANSFORMS)
+        gallery = lab.augment(latent, names, _per_name(names, magnitudes), samples=1, seed=seed,
+                              per_image_steps=per_image_steps)
+        return [Variant(a.image, a.transform, a.magnitude, a.method) for a in gallery.augmentations]
 
 
 FAMILIES = {family.kind: family for family in (StyleGAN2Family(), BigGANFamily())}

@@ -239,3 +239,23 @@ def test_a_direction_is_learned_from_two_groups_of_photos(lab, tmp_path):
     smile = lab.directions["smile"]
     cosine = float(np.dot(direction.vector, smile.vector) / np.linalg.norm(direction.vector) / np.linalg.norm(smile.vector))
     assert cosine > 0.7  # photos of smiling and frowning faces give back the smile direction
+
+
+def test_variants_follow_the_model_family(lab, objects):
+    """The dataset variations of one image: edits along directions for StyleGAN2, transformations for
+    BigGAN; a name the family does not know is refused before any image is made."""
+    latent = lab.sample(3)[0]
+    faces = lab.variants(latent)
+    assert [(v.name, v.magnitude) for v in faces] == [(n, m) for n in list(lab.directions)[:3] for m in (-2.0, 2.0)]
+    assert all(v.image.shape == (64, 64, 3) and v.method == "direction" for v in faces)
+    assert not np.array_equal(faces[0].image, faces[1].image)
+    with pytest.raises(GanlabError, match="no direction named zoom"):
+        lab.check_variants(["zoom"])
+    star = objects.sample(2, class_name="star")[0]
+    moved = objects.variants(star, ["zoom"], [1.3], per_image_steps=2)
+    assert [v.name for v in moved] == ["zoom"] and moved[0].magnitude == pytest.approx(1.3)
+    assert moved[0].method in ("walk", "per-image") and moved[0].image.shape == (64, 64, 3)
+    with pytest.raises(GanlabError, match="unknown transformation 'smile'"):
+        objects.check_variants(["smile"])
+    with pytest.raises(GanlabError, match="unknown class 'dragon'"):
+        objects.check_variants([], "dragon")
