@@ -92,13 +92,11 @@ def _timed_steps(model: str, records, label: str, limit: int) -> None:
 
 def ffhq_256(root: Path, server, photo: Path) -> None:
     import ganlab
-    from ganlab.models import download
-    from ganlab.models.registry import Registry
+    from ganlab.models.registry import Registry, fetch_files
 
     name = "FFHQ-256"
-    spec = Registry().get("stylegan2-ffhq-256")
     with step(name, "download 296 MB + sha256"):
-        download.fetch_first(list(spec.files[0]), spec.id, size=spec.sizes[0], sha256=spec.digests[0])
+        fetch_files(Registry().get("stylegan2-ffhq-256"))
     with step(name, "load (safe unpickler)"):
         lab = ganlab.load("stylegan2-ffhq-256", device="cpu")
     with step(name, "align the photo (dlib)"):
@@ -136,14 +134,11 @@ def ffhq_1024(root: Path) -> None:
 
 def biggan_deep_128(root: Path, server, photo: Path) -> None:
     import ganlab
-    from ganlab.models import download
-    from ganlab.models.registry import Registry
+    from ganlab.models.registry import Registry, fetch_files
 
     name = "BigGAN-deep-128"
-    spec = Registry().get("biggan-deep-128")
     with step(name, "download 211 MB + sha256"):
-        for i, sources in enumerate(spec.files):
-            download.fetch_first(list(sources), spec.id, size=spec.sizes[i], sha256=spec.digests[i])
+        fetch_files(Registry().get("biggan-deep-128"))
     with step(name, "load"):
         lab = ganlab.load("biggan-deep-128", device="cpu")
     records = lab.invert_steps(photo, method="random", steps=3, cls="golden retriever", preview_every=0)

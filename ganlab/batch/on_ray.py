@@ -94,11 +94,7 @@ def _stream(ray, job: BatchJob, out: Path, pending: list[tuple[Path, str]], work
 
 def fetch_weights(model: str) -> None:
     """Download a model's files into the cache (a model id, or a checkpoint URL) without loading it."""
-    from ganlab.models import download
-    from ganlab.models.registry import Registry
+    from ganlab.models.registry import Registry, fetch_files
 
     registry = Registry()
-    spec = registry.specs.get(model) or registry.add(model)
-    for i, sources in enumerate(spec.files):
-        download.fetch_first(list(sources), spec.id, size=spec.sizes[i] if i < len(spec.sizes) else None,
-                             sha256=spec.digests[i] if i < len(spec.digests) else None)
+    fetch_files(registry.specs.get(model) or registry.add(model))

@@ -287,9 +287,7 @@ def load_model(registry: Registry, model_id: str) -> GanModel:
         return load_checkpoint(folder, name=spec.id)
     if spec.path:
         return load_checkpoint(spec.path, name=spec.id)
-    hint = _where_to_put(spec) if len(spec.files) > 1 else None  # one file: fetch_first's own advice
-    paths = [download.fetch_first(list(sources), spec.id, hint, size=_nth(spec.sizes, i), sha256=_nth(spec.digests, i))
-             for i, sources in enumerate(spec.files)]
+    paths = fetch_files(spec)
     try:
         model = load_biggan_files(*paths, spec.id) if spec.kind == "biggan" else load_checkpoint(paths[0], name=spec.id)
     except BadCheckpoint:
@@ -301,6 +299,14 @@ def load_model(registry: Registry, model_id: str) -> GanModel:
     if spec.kind == "biggan":
         model.folder = helpers_folder_for(paths[-1])
     return model
+
+
+def fetch_files(spec: ModelSpec) -> list[Path]:
+    """The model's files in the cache, downloaded (and checked against their size and sha256) when
+    needed; [] for a bundled model or a local path."""
+    hint = _where_to_put(spec) if len(spec.files) > 1 else None  # one file: fetch_first's own advice
+    return [download.fetch_first(list(sources), spec.id, hint, size=_nth(spec.sizes, i), sha256=_nth(spec.digests, i))
+            for i, sources in enumerate(spec.files)]
 
 
 def _how_to_get(spec: ModelSpec) -> str:
