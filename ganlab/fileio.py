@@ -42,6 +42,17 @@ def disk_full(err: OSError, what: str) -> GanlabError:
     return GanlabError(f"{what} could not be written: {err.strerror or err}")
 
 
+def write_png_atomically(path: Path | str, pixels) -> Path:
+    """A uint8 [H, W, 3] picture as a PNG, written whole (see `write_atomically`)."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return write_atomically(path, buffer.getvalue())
+
+
 def write_folder_atomically(folder: Path | str, fill: Callable[[Path], None], what: str | None = None) -> Path:
     """Fill a temporary folder beside `folder` with `fill(tmp)`, then put it in `folder`'s place.
 

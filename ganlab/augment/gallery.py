@@ -28,7 +28,7 @@ from ganlab.augment.per_image import edit_latents
 from ganlab.augment.transforms import TRANSFORMS, clamp_magnitude, spec
 from ganlab.augment.walks import WalkSet, default_walks_path, load_walks
 from ganlab.errors import GanlabError
-from ganlab.fileio import DiskFull, write_atomically
+from ganlab.fileio import DiskFull, write_atomically, write_png_atomically
 from ganlab.imaging import grid, to_uint8
 from ganlab.invert.biggan import AUTO, InversionConfig, InversionResult, invert
 from ganlab.invert.object_encoder import ObjectEncoder, encoder_start, find_object_encoder
@@ -211,12 +211,6 @@ def folder_items(transforms: Sequence[str], per_image: int, seed: int) -> list[t
     return [(*combos[j % len(combos)], None if j < len(combos) else seed + j) for j in range(per_image)]
 
 
-def _write_png(path: Path, image: np.ndarray) -> None:
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="PNG")
-    write_atomically(path, buf.getvalue())
-
-
 def _read_index(out: Path) -> dict[str, dict]:
     """Sources already done; a last line cut short (by a full disk) is ignored, so its source is redone."""
     done: dict[str, dict] = {}
@@ -261,7 +255,7 @@ def _save_source(out: Path, path: Path, result: InversionResult, gallery: Galler
     rows = []
     for i, aug in enumerate(gallery.augmentations):
         name = aug.file_name(i)
-        _write_png(folder / name, aug.image)
+        write_png_atomically(folder / name, aug.image)
         rows.append(_label_row(f"{folder_name}/{name}", path.name, result.class_names[0], aug))
     with open(folder / "latent.npz", "wb") as f:
         np.savez(f, z=result.z.numpy(), c=result.c.numpy(), truncation=result.truncation,

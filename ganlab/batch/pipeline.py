@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
 import numpy as np
-from PIL import Image
 
 from ganlab.batch.manifest import SUMMARY, Manifest
 from ganlab.errors import GanlabError
-from ganlab.fileio import DiskFull, write_atomically
+from ganlab.fileio import DiskFull, write_atomically, write_png_atomically
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 TASKS = ("invert", "augment")
@@ -146,7 +145,7 @@ class Worker:
         folder = self.out / key
         label = lab.classes[int(inv.latent.c[0].argmax())] if lab.classes else key
         write_atomically(folder / "latent.npz", latent_to_npz_bytes(inv.latent))
-        _write_png(folder / "reconstruction.png", np.asarray(inv.image))
+        write_png_atomically(folder / "reconstruction.png", np.asarray(inv.image))
         method = job.method or lab.family.default_method
         m = inv.metrics
         common = dict(source=key, label=label, seed=seed, method=method)
@@ -163,7 +162,7 @@ class Worker:
         for v in self.lab.variants(latent, job.transforms + job.directions, job.magnitudes_for or job.magnitudes,
                                    seed=seed, per_image_steps=job.per_image_steps):
             name = f"{v.name}_{v.magnitude:+g}.png".replace(" ", "-")
-            _write_png(folder / name, v.image)
+            write_png_atomically(folder / name, v.image)
             rows.append(dict(common, file=f"{folder.name}/{name}", kind="augmentation", transform=v.name,
                              magnitude=v.magnitude, method=v.method, status="ok"))
         return rows
@@ -173,14 +172,6 @@ def _largest_face(path: Path, size: int):
     from ganlab.lab.faces import align_faces
 
     return align_faces(path, size=max(size, 256))[0]
-
-
-def _write_png(path: Path, pixels: np.ndarray) -> None:
-    import io
-
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    write_atomically(path, buffer.getvalue())
 
 
 def run_batch(job: BatchJob, src: Path | str, out: Path | str, workers: int = 1, batch_size: int = 4,

@@ -74,7 +74,7 @@ def test_folder_run_writes_labelled_images_lists_unreadable_files_and_resumes(ph
 
 def test_a_full_disk_stops_cleanly_and_keeps_what_was_written(photos, walks_file, tmp_path, capsys, monkeypatch):
     out = tmp_path / "out"
-    real_write = gallery._write_png
+    real_write = gallery.write_png_atomically
     writes = []
 
     def write_until_full(path, image):
@@ -83,14 +83,14 @@ def test_a_full_disk_stops_cleanly_and_keeps_what_was_written(photos, walks_file
         writes.append(path)
         real_write(path, image)
 
-    monkeypatch.setattr(gallery, "_write_png", write_until_full)
+    monkeypatch.setattr(gallery, "write_png_atomically", write_until_full)
     code = gallery.run_augment(photos, "toyobjects-64", ["zoom"], 2, out, walks_path=walks_file, **FAST)
     assert code == 1 and "disk is full" in capsys.readouterr().out
     index = [json.loads(line) for line in (out / "index.jsonl").read_text().splitlines()]
     assert [e["source"] for e in index] == ["obj0.png"]
     assert [r["source"] for r in _labels(out)] == ["obj0.png", "obj0.png"]
 
-    monkeypatch.setattr(gallery, "_write_png", real_write)
+    monkeypatch.setattr(gallery, "write_png_atomically", real_write)
     assert gallery.run_augment(photos, "toyobjects-64", ["zoom"], 2, out, walks_path=walks_file, **FAST) == 0
     assert "1 of 3 images already done" in capsys.readouterr().out
     assert [r["source"] for r in _labels(out)] == ["obj0.png"] * 2 + ["obj1.png"] * 2
