@@ -17,7 +17,7 @@ from ganlab.errors import GanlabError, ShapeError
 from ganlab.models.base import check_shape
 from ganlab.models.stylegan2 import SynthesisCache
 from ganlab.models.stylegan2_model import StyleGAN2Model
-from ganlab.models.tuned import TunedWeights
+from ganlab.models.tuned import TunedWeights, through
 
 # Fractions of num_ws: [start, stop) of each preset, rounded to whole layers.
 LAYER_PRESETS: dict[str, tuple[float, float]] = {
@@ -110,7 +110,7 @@ class EditRenderer:
                  tuned: TunedWeights | None = None):
         check_shape("ws", ws, [None, model.num_ws, model.w_dim])
         self.model, self.ws, self.noise_mode, self.tuned = model, ws.to(model.device), noise_mode, tuned
-        self._renders = model if tuned is None else tuned.apply(model)
+        self._renders = through(model, tuned)
         self._cache = SynthesisCache()
         self._lock = threading.Lock()  # one render at a time: the cache belongs to the last one
         self.original = render_edit(self._renders, self.ws, noise_mode=noise_mode, cache=self._cache)

@@ -24,7 +24,7 @@ from ganlab.fileio import write_folder_atomically
 from ganlab.imaging import to_uint8
 from ganlab.media import write_gif, write_mp4
 from ganlab.models.base import GanModel
-from ganlab.models.tuned import TunedWeights
+from ganlab.models.tuned import TunedWeights, through
 from ganlab.session import StoredLatent
 
 EASINGS = ("linear", "ease-in-out", "ease-in", "ease-out")
@@ -133,7 +133,7 @@ def render_interpolation(model: GanModel, items: list[StoredLatent], frames: int
     out, started = [], time.perf_counter()
     for start in range(0, frames, batch):
         sl = slice(start, start + batch)
-        renders = model if weights is None or weights[start] is None else weights[start].apply(model)
+        renders = through(model, None if weights is None else weights[start])
         img = renders.synthesize(latents[sl], space=space, c=None if c is None else c[sl], truncation=truncation)
         out.append(to_uint8(img))
         done = min(start + batch, frames)

@@ -32,7 +32,7 @@ from ganlab.invert.projector import (TUNED, ProjectionConfig, ProjectionResult, 
                                      project)
 from ganlab.models.base import check_shape
 from ganlab.models.stylegan2_model import StyleGAN2Model
-from ganlab.models.tuned import TunedWeights, private_copy, tunable_names
+from ganlab.models.tuned import TunedWeights, private_copy, through, tunable_names
 
 PIVOTS = ("w", "encoder")
 
@@ -217,7 +217,7 @@ def _result(model: StyleGAN2Model, ws: torch.Tensor, tuned: list[TunedWeights | 
             distance: Distance, history: list[dict[str, float]], stopped: str, steps_run: int) -> PTIResult:
     imgs = []
     for i, weights in enumerate(tuned):
-        net = model.net if weights is None else weights.apply(model).net
+        net = through(model, weights).net
         imgs.append(net.synthesis(ws[i:i + 1], noise_mode="const").clamp(-1, 1))
     img = torch.cat(imgs)
     metrics = image_metrics(img, target, distance)

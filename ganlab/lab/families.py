@@ -28,6 +28,7 @@ from ganlab.invert.pti import PTIResult
 from ganlab.models.base import GanModel
 from ganlab.models.folder import WALKS, has_helper
 from ganlab.models.sampling import class_input
+from ganlab.models.tuned import through
 from ganlab.session import StoredLatent, validate_latent
 
 
@@ -128,8 +129,8 @@ class StyleGAN2Family:
 
     def render(self, model: GanModel, latent: StoredLatent, truncation: float) -> torch.Tensor:
         """The latent's picture, through its own tuned weights when it has them (the pooled model unchanged)."""
-        renderer = model if latent.tuned is None else latent.tuned.apply(model)
-        return renderer.synthesize(latent.tensor, space=latent.space, c=latent.c, truncation=truncation)
+        return through(model, latent.tuned).synthesize(latent.tensor, space=latent.space, c=latent.c,
+                                                        truncation=truncation)
 
     def edit(self, model: GanModel, latent: StoredLatent, moves: Sequence[tuple[Direction, float]],
              layers: Layers) -> StoredLatent:

@@ -157,6 +157,11 @@ class TunedWeights:
         return TunedWeights(first.model_id, out)
 
 
+def through(model: StyleGAN2Model, tuned: TunedWeights | None) -> StyleGAN2Model:
+    """The generator a latent renders with: `model` itself, or its private copy with `tuned` applied."""
+    return model if tuned is None else tuned.apply(model)
+
+
 def _check_layout(layout: dict[str, tuple[list, object]], model: StyleGAN2Model) -> None:
     """Every name one of `model`'s tunable parameters, with its shape, in fp16."""
     params = dict(model.net.synthesis.named_parameters())
