@@ -11,6 +11,7 @@ live in `ganlab.lab.families`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import shutil
 import threading
@@ -211,7 +212,7 @@ class Lab:
                 return []
             return load_directions(helper_path(self.model, DIRECTIONS), self.name, self.model.w_dim, own=True)
         helper = {"ganspace": GANSPACE, "sefa": SEFA}[source]
-        weights = weights_fingerprint(self.model)
+        weights = self._weights
         if has_helper(self.model, helper):
             kept = load_directions(helper_path(self.model, helper), self.name, self.model.w_dim, own=True)
             if len(kept) == COMPONENTS and all(d.metadata.get("weights") == weights for d in kept):
@@ -222,6 +223,12 @@ class Lab:
             direction.metadata["weights"] = weights
         self._keep_computed(helper, found)
         return found
+
+    @functools.cached_property
+    def _weights(self) -> str:
+        """The model's weights fingerprint, hashed once per Lab (GANSpace and SeFa both ask; a large
+        generator takes a while to hash)."""
+        return weights_fingerprint(self.model)
 
     def _keep_computed(self, helper: str, directions: list[Direction]) -> None:
         """Save computed directions beside the weights so the next Lab of this model reads them. Not into
