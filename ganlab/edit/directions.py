@@ -28,7 +28,7 @@ from ganlab.models.base import W_SPACES
 from ganlab.models.stylegan2 import FullyConnectedLayer, Generator
 from ganlab.models.stylegan2_model import StyleGAN2Model
 
-SOURCES = ("svm", "ganspace", "sefa", "user")
+SOURCES = ("svm", "ganspace", "sefa", "user", "text", "trained")  # text: from a phrase; trained: against a scorer
 SPACES = W_SPACES  # a direction moves w or ws
 MIN_GROUP = 10               # fewer labelled latents than this in a group: warn
 MIN_ACCURACY = 0.7           # cross-validated accuracy below this: warn "not separable"
@@ -49,7 +49,7 @@ class Direction:
     model_id: str
     space: str = "w"                          # where it was found: 'w' or 'w+' latents
     layers: tuple[int, ...] | None = None     # ws indices edited by default
-    source: str = "user"                      # 'svm', 'ganspace', 'sefa' or 'user'
+    source: str = "user"                      # one of SOURCES
     accuracy: float | None = None             # cross-validated accuracy of the SVM that found it
     sigma: float = 1.0                        # std of sampled w along `vector`: the slider unit
     metadata: dict[str, Any] = field(default_factory=dict)

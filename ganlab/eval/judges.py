@@ -156,6 +156,35 @@ class Judge:
         """Penultimate-layer activations [N, 128] (float32), the embedding KID compares."""
         return self._run(img)[0]
 
+    def scorer(self, attribute: str) -> Callable[[torch.Tensor], torch.Tensor]:
+        """A differentiable score [N] of `img` [N, 3, 64, 64] in [-1, 1]: the log-odds that it shows
+        `attribute` (a binary head, or '<head>_<class name>' of a multi-class head such as 'hair_blond'), so a
+        direction can be trained against the judge."""
+        heads = {h.name: h for h in self.net.heads}
+        head, index = heads.get(attribute), None
+        if head is None:
+            for h in self.net.heads:
+                names = self.class_names(h.name)
+                prefix = h.name.split("_")[0] + "_"
+                if attribute.startswith(prefix) and attribute[len(prefix):] in names:
+                    head, index = h, names.index(attribute[len(prefix):])
+        if head is None or (head.classes > 1 and index is None):
+            raise ValueError(f"the {self.domain} judge has no attribute {attribute!r}")
+        self.net.eval()
+
+        def score(img: torch.Tensor) -> torch.Tensor:
+            logits = self.net(img.to(self.device, torch.float32))[1][head.name]
+            if index is None:
+                return logits
+            others = torch.cat([logits[:, :index], logits[:, index + 1:]], 1)
+            return logits[:, index] - torch.logsumexp(others, 1)
+
+        return score
+
+    def class_names(self, head: str) -> list[str]:
+        """The class names of a multi-class head ([] when the judge does not name them)."""
+        return []
+
 
 class FaceJudge(Judge):
     """Judges toy faces: the binary attributes of `FACE_BINARY`, plus hair colour (5-way)."""
@@ -166,6 +195,9 @@ class FaceJudge(Judge):
         for k, name in enumerate(HAIR_COLORS):
             out[f"hair_{name}"] = out["hair_color"] == k
         return out
+
+    def class_names(self, head: str) -> list[str]:
+        return list(HAIR_COLORS) if head == "hair_color" else []
 
 
 class ObjectJudge(Judge):
