@@ -524,7 +524,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
         if rec.failed:
             print(f"{len(rec.failed)} image(s) failed (recorded with their reasons in the manifest):")
             for row in rec.failed:
-                print(f"  {row['source']}: {row['message']}")
+                blends = " (its blends toward others)" if row["kind"] == "identities" else ""
+                print(f"  {row['source']}{blends}: {row['message']}")
         return 1 if rec.failed else 0
     return 0
 

@@ -62,13 +62,14 @@ class Manifest:
             write_atomically(self.path, _csv(kept, header=True))
         return kept
 
-    def claim(self, job: dict) -> None:
+    def claim(self, job: dict, defaults: dict | None = None) -> None:
         """Refuse when the folder holds another job's run; else `job` (plain data) is recorded as the
-        folder's with the first finished source (a run that fails before any leaves no claim)."""
+        folder's with the first finished source (a run that fails before any leaves no claim). An option
+        the folder's record lacks (one newer than its run) counts as set to its value in `defaults`."""
         path = self.out / JOB
         job = json.loads(json.dumps(job, sort_keys=True))  # as it reads back (tuples become lists)
         if path.is_file():
-            kept = json.loads(path.read_text())
+            kept = {**json.loads(json.dumps(defaults or {})), **json.loads(path.read_text())}
             if kept != job:
                 changed = sorted(k for k in set(kept) | set(job) if kept.get(k) != job.get(k))
                 raise GanlabError(f"{self.out} holds a run of another job (it differs in {', '.join(changed)}): "

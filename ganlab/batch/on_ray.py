@@ -11,6 +11,7 @@ and `out` must be at the same paths on every node of a cluster (a shared disk).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -42,35 +43,44 @@ class _RayWorker:
         return {"key": batch["key"], "rows": np.array([json.dumps(r) for r in rows])}
 
 
-def run_on_ray(job: BatchJob, out: Path, pending: list[dict[str, str]], workers: int, batch_size: int,
-               gpus_per_worker: float, address: str | None, device: str | None = None,
-               threads: int | None = None) -> Iterator[tuple[str, list[dict]]]:
-    """(source key, its rows) as each batch of units (`Worker.process`'s items, each with its `key`)
-    finishes on the actors."""
+@contextlib.contextmanager
+def ray_session(address: str | None) -> Iterator:
+    """Ray for the length of a run (both its phases): `address` joined, or a local Ray started, and left
+    again at the end; a Ray this process already runs is used as it is."""
     try:
         import ray
     except ImportError:
         raise GanlabError("several workers need Ray: pip install 'ray[data]' (or use --workers 1)") from None
-    if not pending:
-        return
-    if device and device.startswith("cuda") and not gpus_per_worker:
-        raise GanlabError("--device cuda on Ray needs --gpus-per-worker (each worker must hold a GPU)")
-    fetch_weights(job.model)  # once, here: actors downloading the same file at once would spoil it
     started = not ray.is_initialized()
     if started:
         ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
                  **({} if address else {"num_cpus": os.cpu_count()}))
     try:
-        yield from _stream(ray, job, out, pending, workers, batch_size, gpus_per_worker, device, threads)
-    except ray.exceptions.RayError as err:
-        cause = getattr(err, "cause", None)
-        if isinstance(cause, GanlabError):
-            raise GanlabError(str(cause)) from None
-        raise GanlabError(f"the Ray run stopped ({type(err).__name__}: {str(err).strip().splitlines()[0]}); "
-                          "every image finished so far is kept: run the same command again to go on") from None
+        yield ray
     finally:
         if started:
             ray.shutdown()
+
+
+def run_on_ray(job: BatchJob, out: Path, pending: list[dict[str, str]], workers: int, batch_size: int,
+               gpus_per_worker: float, address: str | None, device: str | None = None,
+               threads: int | None = None) -> Iterator[tuple[str, list[dict]]]:
+    """(source key, its rows) as each batch of units (`Worker.process`'s items, each with its `key`)
+    finishes on the actors."""
+    if not pending:
+        return
+    if device and device.startswith("cuda") and not gpus_per_worker:
+        raise GanlabError("--device cuda on Ray needs --gpus-per-worker (each worker must hold a GPU)")
+    fetch_weights(job.model)  # once, here: actors downloading the same file at once would spoil it
+    with ray_session(address) as ray:
+        try:
+            yield from _stream(ray, job, out, pending, workers, batch_size, gpus_per_worker, device, threads)
+        except ray.exceptions.RayError as err:
+            cause = getattr(err, "cause", None)
+            if isinstance(cause, GanlabError):
+                raise GanlabError(str(cause)) from None
+            raise GanlabError(f"the Ray run stopped ({type(err).__name__}: {str(err).strip().splitlines()[0]}); "
+                              "every image finished so far is kept: run the same command again to go on") from None
 
 
 def _stream(ray, job: BatchJob, out: Path, pending: list[dict[str, str]], workers: int, batch_size: int,

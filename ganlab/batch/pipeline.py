@@ -17,12 +17,13 @@ added to the folder) is blended again.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import threading
 import time
 import zlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Generator, Iterable, Iterator, Mapping, Sequence
 
@@ -145,7 +146,7 @@ def _blend_note(job: BatchJob, chosen: list[str], passed: list[str]) -> str:
     """What the summary row of a source's blends says about partners it did not get."""
     notes = [f"passed over {', '.join(passed)} (not inverted)"] if passed else []
     if len(chosen) < job.identities:
-        notes.append(f"{len(chosen)} of {job.identities} partners: no other source inverted")
+        notes.append(f"{len(chosen)} of {job.identities} partners: no more sources of the folder inverted")
     return "; ".join(notes)
 
 
@@ -280,29 +281,30 @@ def run_batch(job: BatchJob, src: Path | str, out: Path | str, workers: int = 1,
         twins = sorted({k for k in keys if keys.count(k) > 1})
         raise GanlabError(f"two images would share an output folder ({', '.join(twins[:3])}): rename one")
     manifest = Manifest(out)
-    manifest.claim(asdict(job))
+    manifest.claim(asdict(job), {f.name: f.default for f in fields(BatchJob) if f.default is not MISSING})
     finished = manifest.done()
     pending = [{"path": str(p), "key": key} for p, key in zip(files, keys) if key not in finished]
     worker: list[Worker] = []  # in-process: one model load, made when there is work
-
-    def run(items: list[dict[str, str]]) -> Iterator[tuple[str, list[dict]]]:
-        if workers == 1 and address is None:
-            if not worker:
-                worker.append(Worker(job, out, device, lab))
-            return ((item["key"], worker[0].process(item)) for item in items if not _stopped(cancel))
-        from ganlab.batch.on_ray import run_on_ray
-
-        return run_on_ray(job, out, items, workers, batch_size, gpus_per_worker, address, device,
-                          threads_per_worker)
-
     done = blended = 0
-    if pending:
-        done = yield from _commit(manifest, run(pending), len(pending), "images", cancel)
-    if job.identities and not _stopped(cancel):
-        items = _blends_to_make(job, keys, manifest)
-        if items:
-            blended = yield from _commit(manifest, run(items), len(items), "identities", cancel,
-                                         after=lambda key, rows: _drop_old_blends(out / key, rows))
+    with contextlib.ExitStack() as session:
+        def run(items: list[dict[str, str]]) -> Iterator[tuple[str, list[dict]]]:
+            if workers == 1 and address is None:
+                if not worker:
+                    worker.append(Worker(job, out, device, lab))
+                return ((item["key"], worker[0].process(item)) for item in items if not _stopped(cancel))
+            from ganlab.batch.on_ray import ray_session, run_on_ray
+
+            session.enter_context(ray_session(address))  # started by the first phase with work, for both
+            return run_on_ray(job, out, items, workers, batch_size, gpus_per_worker, address, device,
+                              threads_per_worker)
+
+        if pending:
+            done = yield from _commit(manifest, run(pending), len(pending), "images", cancel)
+        if job.identities and not _stopped(cancel):
+            items = _blends_to_make(job, keys, manifest)
+            if items:
+                blended = yield from _commit(manifest, run(items), len(items), "identities", cancel,
+                                             after=lambda key, rows: _drop_old_blends(out / key, rows))
     yield BatchSummary(out, len(files), len(files) - len(pending), done, manifest.failed(), manifest.write_parquet(),
                        blended)
 
