@@ -489,20 +489,27 @@ def cmd_batch(args: argparse.Namespace) -> int:
     def listed(text: str | None) -> tuple[str, ...]:
         return tuple(t.strip() for t in (text or "").split(",") if t.strip())
 
-    try:
-        magnitudes = tuple(float(m) for m in listed(getattr(args, "magnitudes", "")))
-    except ValueError:
-        raise GanlabError(f"--magnitudes takes numbers separated by commas, e.g. -2,2; got {args.magnitudes!r}") from None
+    def numbers(option: str, example: str) -> tuple[float, ...]:
+        text = getattr(args, option, "")
+        try:
+            return tuple(float(m) for m in listed(text))
+        except ValueError:
+            raise GanlabError(f"--{option} takes numbers separated by commas, e.g. {example}; got {text!r}") from None
+
     job = BatchJob(args.model, task=args.task, method=args.method, steps=args.steps, align=args.align,
                    cls=args.class_name, transforms=listed(getattr(args, "transforms", "")),
-                   directions=listed(getattr(args, "directions", "")), magnitudes=magnitudes,
-                   per_image_steps=getattr(args, "per_image_steps", 20), seed=args.seed)
+                   directions=listed(getattr(args, "directions", "")), magnitudes=numbers("magnitudes", "-2,2"),
+                   per_image_steps=getattr(args, "per_image_steps", 20), seed=args.seed,
+                   identities=getattr(args, "identities", 0), toward=numbers("toward", "0.25,0.5"))
     bar = None
     for rec in run_batch(job, args.src, args.out, workers=args.workers, batch_size=args.batch_size,
                          gpus_per_worker=args.gpus_per_worker, address=args.address, device=args.device):
         if isinstance(rec, BatchProgress):
+            if bar is not None and bar.desc.split()[0] != rec.phase:
+                bar.close()
+                bar = None
             if bar is None:  # its rate and ETA come from the records (the first one arrives after start-up)
-                bar = tqdm(total=rec.total, desc=f"{args.task} {Path(args.src).name}", unit="img",
+                bar = tqdm(total=rec.total, desc=f"{rec.phase} {Path(args.src).name}", unit="img",
                            bar_format="{l_bar}{bar}| {n}/{total}{postfix}")
             bar.update(1)
             bar.set_postfix_str(f"{rec.images_per_s:.2f} img/s, about {rec.eta_s:.0f} s left, {rec.failed} failed")
@@ -511,12 +518,14 @@ def cmd_batch(args: argparse.Namespace) -> int:
             continue
         if bar is not None:
             bar.close()
-        print(f"{rec.done} images done now, {rec.done_before} before, of {rec.sources} in {args.src}; "
+        blended = f", {rec.blended} blended toward others" if rec.blended else ""
+        print(f"{rec.done} images done now{blended}, {rec.done_before} before, of {rec.sources} in {args.src}; "
               f"manifest: {rec.out / 'labels.csv'}" + (f" and {rec.parquet.name}" if rec.parquet else ""))
         if rec.failed:
             print(f"{len(rec.failed)} image(s) failed (recorded with their reasons in the manifest):")
             for row in rec.failed:
-                print(f"  {row['source']}: {row['message']}")
+                blends = " (its blends toward others)" if row["kind"] == "identities" else ""
+                print(f"  {row['source']}{blends}: {row['message']}")
         return 1 if rec.failed else 0
     return 0
 
@@ -724,6 +733,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "each transform's own for BigGAN)")
             t.add_argument("--per-image-steps", type=int, default=20,
                            help="BigGAN: optimisation steps per image for a transform without a learned walk")
+            t.add_argument("--identities", type=int, default=0,
+                           help="StyleGAN2: also blend each image toward this many others of the folder (chosen "
+                                "from --seed; made once every image is inverted)")
+            t.add_argument("--toward", help="with --identities: fractions of the way toward each, comma-separated "
+                                            "(default: 0.25,0.5)")
         t.set_defaults(func=cmd_batch)
 
     p = sub.add_parser("augment", help="invert each image of a folder into BigGAN and write augmentations")

@@ -361,6 +361,19 @@ class Lab:
         """Raise now what `variants` (and inverting with class `cls`) would raise for every image."""
         self.family.check_variants(self, names, cls)
 
+    def blend(self, latent: LatentLike, toward: LatentLike, t: float) -> StoredLatent:
+        """The latent a fraction `t` (0 < t < 1) of the way toward another one, e.g. another person's face:
+        the frame `interpolate` would show there (ws blended linearly, tuned weights in the same
+        proportion). StyleGAN2 models only (a dataset's identity variants)."""
+        if not 0 < t < 1:
+            raise GanlabError(f"a blend goes part of the way: 0 < t < 1, not {t:g}")
+        self.check_blend()
+        return self.family.blend(self.model, self._own(latent), self._own(toward), float(t))
+
+    def check_blend(self) -> None:
+        """Raise now what `blend` would raise for any two latents of this model."""
+        self.family.check_blend(self.model)
+
     # --- the model folder -------------------------------------------------------------------------
 
     def save(self, folder: Path | str) -> Path:

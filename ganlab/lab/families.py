@@ -19,6 +19,7 @@ from ganlab.augment.gallery import Gallery, augment
 from ganlab.augment.walks import default_walks_path, load_walks
 from ganlab.edit.apply import Layers, edit_ws
 from ganlab.edit.directions import Direction
+from ganlab.edit.interpolate import latent_path, weights_path
 from ganlab.errors import GanlabError
 from ganlab.invert.losses import Distance
 from ganlab.invert.methods import METHODS, default_steps, result_space
@@ -160,6 +161,20 @@ class StyleGAN2Family:
                 for name in names for m in amounts.get(name, DEFAULT_SIGMAS)]
 
 
+    def check_blend(self, model: GanModel) -> None:
+        """Every StyleGAN2 latent blends with another of its model."""
+
+    def blend(self, model: GanModel, latent: StoredLatent, toward: StoredLatent, t: float) -> StoredLatent:
+        """`latent` the fraction `t` of the way to `toward`, as `Lab.interpolate` moves: ws linearly, tuned
+        weights (PTI) in the same proportion, an untuned latent counting as none."""
+        at = np.array([t])
+        ws, _, _ = latent_path(model, [latent, toward], at)
+        tuned = weights_path([latent, toward], at)
+        return StoredLatent(f"{latent.name}-toward-{toward.name}", latent.model_id, "w+", ws.cpu(), c=latent.c,
+                            source=f"{t:g} of the way from {latent.name} to {toward.name}",
+                            tuned=None if tuned is None else tuned[0])
+
+
 class BigGANFamily:
     kind = "biggan"
     methods = ("encoder", "random")
@@ -242,6 +257,14 @@ class BigGANFamily:
         gallery = lab.augment(latent, names, _per_name(names, magnitudes), samples=1, seed=seed,
                               per_image_steps=per_image_steps)
         return [Variant(a.image, a.transform, a.magnitude, a.method) for a in gallery.augmentations]
+
+    def check_blend(self, model: GanModel) -> None:
+        raise GanlabError(f"'{model.name}' is a BigGAN model: blends toward other identities are made with "
+                          "StyleGAN2 face models (a blend of two objects would mix their classes, and their "
+                          "labels with them); vary objects with transformations (zoom, slides) instead")
+
+    def blend(self, model: GanModel, latent: StoredLatent, toward: StoredLatent, t: float) -> StoredLatent:
+        self.check_blend(model)
 
 
 FAMILIES = {family.kind: family for family in (StyleGAN2Family(), BigGANFamily())}
