@@ -195,12 +195,8 @@ def _merged_hair(rng: np.random.Generator, claims: list[Claim]) -> tuple[str, li
     return f"with {length.fact.split('_')[0]} {words} hair", [length, colour]
 
 
-def face_caption(attrs: FaceAttrs, rng: np.random.Generator) -> Caption:
-    """A random true caption of a face: 0-4 of its facts (present ones more often than absent ones),
-    each worded as an adjective, a 'with ...' phrase or a trailing ', ...', in random order."""
-    facts = face_facts(attrs)
-    k = int(rng.choice(5, p=[0.05, 0.35, 0.3, 0.2, 0.1]))
-    claims = _choose(rng, _face_candidates(facts), k)
+def _face_text(claims: list[Claim], rng: np.random.Generator) -> str:
+    """Word `claims` about a face: each as an adjective, a 'with ...' phrase or a trailing ', ...', in random order."""
     adjs: list[str] = []
     withs: list[str] = []
     trail: list[str] = []
@@ -218,12 +214,28 @@ def face_caption(attrs: FaceAttrs, rng: np.random.Generator) -> Caption:
         {"adj": adjs, "with": withs, "trail": trail}[slot].append(_pick(rng, wording[slot]))
     rng.shuffle(withs)
     if claims and rng.random() < 0.12:  # a bare phrase, as typed into a search box: "sunglasses, smiling"
-        text = ", ".join(adjs + [w.removeprefix("with ") for w in withs] + trail)
-    else:
-        text = f"{_pick(rng, _PREFIXES)} {' '.join(adjs)} {_pick(rng, _FACE_NOUNS)} {_join_withs(rng, withs)}"
-        if trail:
-            text += f", {trail[0]}"
-    return Caption(_with_article(text), "faces", tuple(claims))
+        return _with_article(", ".join(adjs + [w.removeprefix("with ") for w in withs] + trail))
+    text = f"{_pick(rng, _PREFIXES)} {' '.join(adjs)} {_pick(rng, _FACE_NOUNS)} {_join_withs(rng, withs)}"
+    if trail:
+        text += f", {trail[0]}"
+    return _with_article(text)
+
+
+def face_caption(attrs: FaceAttrs, rng: np.random.Generator) -> Caption:
+    """A random true caption of a face: 0-4 of its facts, present ones more often than absent ones."""
+    k = int(rng.choice(5, p=[0.05, 0.35, 0.3, 0.2, 0.1]))
+    claims = _choose(rng, _face_candidates(face_facts(attrs)), k)
+    return Caption(_face_text(claims, rng), "faces", tuple(claims))
+
+
+def _object_text(claims: list[Claim], rng: np.random.Generator) -> str:
+    name = next((c.fact[len("cls_"):] for c in claims if c.fact.startswith("cls_")), None)
+    colour = next((c.fact[len("color_"):] for c in claims if c.fact.startswith("color_")), None)
+    noun = _pick(rng, _OBJECT_NOUNS[name]) if name else _pick(rng, ["shape", "object", "thing"])
+    adj = _pick(rng, _OBJECT_COLOR_WORDS.get(colour, [colour])) if colour else ""
+    if name and colour and rng.random() < 0.25:
+        return _with_article(f"{_pick(rng, _PREFIXES)} {noun} in {adj}")
+    return _with_article(f"{_pick(rng, _PREFIXES)} {adj} {noun}")
 
 
 def object_caption(attrs: ObjectAttrs, rng: np.random.Generator) -> Caption:
@@ -231,13 +243,36 @@ def object_caption(attrs: ObjectAttrs, rng: np.random.Generator) -> Caption:
     name, colour = attrs.class_name, color_name(attrs.color)
     with_class, with_colour = [(True, False), (True, True), (True, True), (False, True)][int(rng.integers(4))]
     claims = ([Claim(f"cls_{name}")] if with_class else []) + ([Claim(f"color_{colour}")] if with_colour else [])
-    noun = _pick(rng, _OBJECT_NOUNS[name]) if with_class else _pick(rng, ["shape", "object", "thing"])
-    adj = _pick(rng, _OBJECT_COLOR_WORDS.get(colour, [colour])) if with_colour else ""
-    if with_colour and with_class and rng.random() < 0.25:
-        text = f"{_pick(rng, _PREFIXES)} {noun} in {adj}"
-    else:
-        text = f"{_pick(rng, _PREFIXES)} {adj} {noun}"
-    return Caption(_with_article(text), "objects", tuple(claims))
+    return Caption(_object_text(claims, rng), "objects", tuple(claims))
+
+
+_HAIR_FACTS = [f"hair_{c}" for c in HAIR_COLORS]
+_CLASS_FACTS = [f"cls_{name}" for name in CLASS_NAMES]
+_COLOR_FACTS = [f"color_{c}" for c in OBJECT_COLORS]
+
+
+def _flip(claim: Claim, rng: np.random.Generator) -> Claim:
+    """A claim that contradicts `claim`: the opposite of a yes/no fact, another hair colour, class or colour."""
+    for group in (_HAIR_FACTS, _CLASS_FACTS, _COLOR_FACTS, ["long_hair", "short_hair"]):
+        if claim.fact in group:
+            return Claim(_pick(rng, [f for f in group if f != claim.fact]))
+    if claim.fact == "glasses":
+        return Claim(_pick(rng, ["eyeglasses", "sunglasses"]))
+    return Claim(claim.fact, not claim.holds)
+
+
+def counterfactual(caption: Caption, rng: np.random.Generator) -> Caption | None:
+    """The caption with one claim contradicted and reworded ("a bald face, smiling" -> "a bald face with a
+    frown"): a hard negative that differs from a true caption in one fact only; None for a caption without
+    claims."""
+    if not caption.claims:
+        return None
+    claims = list(caption.claims)
+    k = int(rng.integers(len(claims)))
+    claims[k] = _flip(claims[k], rng)
+    claims = list(dict.fromkeys(claims))
+    text = _face_text(claims, rng) if caption.domain == "faces" else _object_text(claims, rng)
+    return Caption(text, caption.domain, tuple(claims))
 
 
 def match_matrix(domains: list[str], facts: list[dict[str, bool]], captions: list[Caption]) -> np.ndarray:

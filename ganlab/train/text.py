@@ -2,7 +2,10 @@
 
 Every step renders a new batch from its own seed, writes one random true caption per image, and
 pulls each image towards every caption of the batch it satisfies (`captions.match_matrix`), not only
-towards the one written for it: "a smiling face" is true of half the faces in a batch. Light
+towards the one written for it: "a smiling face" is true of half the faces in a batch. Each caption
+also brings a counterfactual (one claim contradicted, `captions.counterfactual`): a hard negative
+that differs in one fact, without which the model learns the easy attributes and ignores subtle
+ones such as a smile. Light
 augmentation (softening, noise, small colour changes) makes the image tower read the softer images
 the generators draw as it reads the renderer's crisp ones.
 """
@@ -20,7 +23,8 @@ import torch.nn.functional as F
 
 from ganlab.data import render_faces, render_objects
 from ganlab.imaging import from_uint8
-from ganlab.text.captions import face_caption, face_facts, match_matrix, object_caption, object_facts, vocabulary
+from ganlab.text.captions import (counterfactual, face_caption, face_facts, match_matrix, object_caption, object_facts,
+                                  vocabulary)
 from ganlab.text.toyclip import ToyClipConfig, ToyClipNet, WordTokenizer, save_toyclip
 from ganlab.train.runs import TrainProgress, TrainState, resume_train_state, run_net_weights, save_train_state, stage_lr
 
@@ -68,7 +72,8 @@ def augment(img: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 @dataclass
 class Batch:
-    """One step's data: images [B, 3, 64, 64] in [-1, 1], caption token ids [B, L], match [B, B] (float)."""
+    """One step's data: images [B, 3, 64, 64] in [-1, 1], token ids [C, L] of the B true captions and then
+    their counterfactuals, match [B, C] (float)."""
 
     img: torch.Tensor
     tokens: torch.Tensor
@@ -76,12 +81,14 @@ class Batch:
 
 
 def make_batch(n: int, object_fraction: float, data_seed: int, tokenizer: WordTokenizer, size: int = 64) -> Batch:
-    """Render `n` images (faces, then objects) from `data_seed`, caption each, and match all against all."""
+    """Render `n` images (faces, then objects) from `data_seed`, caption each (plus counterfactuals), and
+    match all images against all captions."""
     n_obj = int(round(n * object_fraction))
     faces, face_attrs = render_faces(n - n_obj, data_seed, size)
     objects, object_attrs = render_objects(n_obj, data_seed, size)
     rng = np.random.default_rng(data_seed)
     captions = [face_caption(a, rng) for a in face_attrs] + [object_caption(a, rng) for a in object_attrs]
+    captions += [c for c in (counterfactual(c, rng) for c in captions) if c is not None]
     facts = [face_facts(a) for a in face_attrs] + [object_facts(a) for a in object_attrs]
     domains = ["faces"] * len(face_attrs) + ["objects"] * len(object_attrs)
     match = match_matrix(domains, facts, captions)
@@ -92,10 +99,13 @@ def make_batch(n: int, object_fraction: float, data_seed: int, tokenizer: WordTo
 def multi_positive_loss(img_emb: torch.Tensor, text_emb: torch.Tensor, scale: torch.Tensor,
                         match: torch.Tensor) -> torch.Tensor:
     """CLIP's symmetric cross-entropy with soft targets: each image's target spreads evenly over every caption
-    it satisfies, each caption's over every image that satisfies it (`match` [images, captions], 0/1)."""
+    it satisfies, each caption's over every image that satisfies it (`match` [images, captions], 0/1; every
+    image satisfies some caption; a caption no image satisfies only serves as a negative)."""
     logits = scale * img_emb @ text_emb.T
     to_text = -(match / match.sum(1, keepdim=True) * logits.log_softmax(1)).sum(1).mean()
-    to_image = -(match / match.sum(0, keepdim=True) * logits.log_softmax(0)).sum(0).mean()
+    seen = match.sum(0) > 0
+    m, log_p = match[:, seen], logits[:, seen].log_softmax(0)
+    to_image = -(m / m.sum(0, keepdim=True) * log_p).sum(0).mean()
     return (to_text + to_image) / 2
 
 
