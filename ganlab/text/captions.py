@@ -82,6 +82,11 @@ def object_facts(a: ObjectAttrs) -> dict[str, bool]:
     return facts
 
 
+FACT_NAMES: tuple[str, ...] = (
+    "smile", "sunglasses", "eyeglasses", "glasses", "beard", "bald", "long_hair", "short_hair", "dark_skin",
+    *(f"hair_{c}" for c in HAIR_COLORS), *(f"cls_{n}" for n in CLASS_NAMES), *(f"color_{c}" for c in OBJECT_COLORS))
+
+
 # --- wording ----------------------------------------------------------------------------------------
 # For each (fact, holds): words before the noun ("adj"), after it ("with"), or after a comma ("trail").
 

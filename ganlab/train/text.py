@@ -5,7 +5,9 @@ pulls each image towards every caption of the batch it satisfies (`captions.matc
 towards the one written for it: "a smiling face" is true of half the faces in a batch. Each caption
 also brings a counterfactual (one claim contradicted, `captions.counterfactual`): a hard negative
 that differs in one fact, without which the model learns the easy attributes and ignores subtle
-ones such as a smile. Light
+ones such as a smile. And while it trains, a linear head reads every fact of an image from its
+embedding (binary cross-entropy against the labels): the contrastive loss alone sat at a saddle
+where neither tower told smiles from frowns, since each waited for the other. Light
 augmentation (softening, noise, small colour changes) makes the image tower read the softer images
 the generators draw as it reads the renderer's crisp ones.
 """
@@ -20,11 +22,12 @@ from typing import Iterator
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ganlab.data import render_faces, render_objects
 from ganlab.imaging import from_uint8
-from ganlab.text.captions import (counterfactual, face_caption, face_facts, match_matrix, object_caption, object_facts,
-                                  vocabulary)
+from ganlab.text.captions import (FACT_NAMES, counterfactual, face_caption, face_facts, match_matrix,
+                                  object_caption, object_facts, vocabulary)
 from ganlab.text.toyclip import ToyClipConfig, ToyClipNet, WordTokenizer, save_toyclip
 from ganlab.train.runs import TrainProgress, TrainState, resume_train_state, run_net_weights, save_train_state, stage_lr
 
@@ -43,6 +46,7 @@ class TextTrainConfig:
     lr: float = 2e-3
     object_fraction: float = 0.25   # share of each batch that is toy objects (the rest: faces)
     augment: bool = True            # soften, add noise, shift colours a little (see `augment`)
+    fact_weight: float = 1.0        # weight of the fact head's loss (0: contrastive loss only)
     anneal: bool = True             # cosine-decay lr over the stage (runs.stage_lr)
     seed: int = 0
     checkpoint_every: int = 200
@@ -73,11 +77,14 @@ def augment(img: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 @dataclass
 class Batch:
     """One step's data: images [B, 3, 64, 64] in [-1, 1], token ids [C, L] of the B true captions and then
-    their counterfactuals, match [B, C] (float)."""
+    their counterfactuals, match [B, C] (float), and each image's facts [B, len(FACT_NAMES)] (float) with
+    `known` marking those of its own domain."""
 
     img: torch.Tensor
     tokens: torch.Tensor
     match: torch.Tensor
+    facts: torch.Tensor
+    known: torch.Tensor
 
 
 def make_batch(n: int, object_fraction: float, data_seed: int, tokenizer: WordTokenizer, size: int = 64) -> Batch:
@@ -93,7 +100,9 @@ def make_batch(n: int, object_fraction: float, data_seed: int, tokenizer: WordTo
     domains = ["faces"] * len(face_attrs) + ["objects"] * len(object_attrs)
     match = match_matrix(domains, facts, captions)
     img = from_uint8(np.concatenate([faces, objects]))
-    return Batch(img, tokenizer([c.text for c in captions]), torch.from_numpy(match).float())
+    known = torch.tensor([[name in f for name in FACT_NAMES] for f in facts])
+    values = torch.tensor([[bool(f.get(name)) for name in FACT_NAMES] for f in facts]).float()
+    return Batch(img, tokenizer([c.text for c in captions]), torch.from_numpy(match).float(), values, known)
 
 
 def multi_positive_loss(img_emb: torch.Tensor, text_emb: torch.Tensor, scale: torch.Tensor,
@@ -109,6 +118,21 @@ def multi_positive_loss(img_emb: torch.Tensor, text_emb: torch.Tensor, scale: to
     return (to_text + to_image) / 2
 
 
+class ToyClipTrainee(nn.Module):
+    """What trains: the toy CLIP and the fact head on its image embeddings (not shipped)."""
+
+    def __init__(self, cfg: ToyClipConfig):
+        super().__init__()
+        self.clip = ToyClipNet(cfg)
+        self.facts = nn.Linear(cfg.embed_dim, len(FACT_NAMES))
+
+
+def fact_loss(logits: torch.Tensor, facts: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """Mean binary cross-entropy over the facts each image's domain has."""
+    per = F.binary_cross_entropy_with_logits(logits, facts, reduction="none")
+    return (per * known).sum() / known.sum().clamp(min=1)
+
+
 def default_config() -> ToyClipConfig:
     """The bundled model's architecture, with the vocabulary every caption can use."""
     return ToyClipConfig(vocab=tuple(vocabulary()))
@@ -122,8 +146,9 @@ def train_text(tcfg: TextTrainConfig, run_dir: Path | str, device: torch.device 
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg = cfg or default_config()
     torch.manual_seed(tcfg.seed)
-    net = ToyClipNet(cfg).to(device).train()
-    state = TrainState(net, torch.optim.AdamW(net.parameters(), lr=tcfg.lr, weight_decay=1e-4))
+    trainee = ToyClipTrainee(cfg).to(device).train()
+    net = trainee.clip
+    state = TrainState(trainee, torch.optim.AdamW(trainee.parameters(), lr=tcfg.lr, weight_decay=1e-4))
     resume_train_state(state, run_dir, device, tcfg.steps)
     tokenizer = WordTokenizer(cfg.vocab, cfg.max_words)
     first, started = state.step, time.perf_counter()
@@ -131,8 +156,11 @@ def train_text(tcfg: TextTrainConfig, run_dir: Path | str, device: torch.device 
         data_seed = TRAIN_SEED_BASE + tcfg.seed * 1_000_003 + state.step
         batch = make_batch(tcfg.batch, tcfg.object_fraction, data_seed, tokenizer, cfg.image_size)
         img = augment(batch.img, torch.Generator().manual_seed(data_seed)) if tcfg.augment else batch.img
-        loss = multi_positive_loss(net.encode_image(img.to(device)), net.encode_tokens(batch.tokens.to(device)),
-                                   net.scale(), batch.match.to(device))
+        img_emb = net.encode_image(img.to(device))
+        contrast = multi_positive_loss(img_emb, net.encode_tokens(batch.tokens.to(device)), net.scale(),
+                                       batch.match.to(device))
+        facts = fact_loss(trainee.facts(img_emb), batch.facts.to(device), batch.known.to(device))
+        loss = contrast + tcfg.fact_weight * facts
         state.opt.zero_grad(set_to_none=True)
         loss.backward()
         lr = stage_lr(state, tcfg.lr, tcfg.anneal) * min(1.0, (state.step + 1) / WARMUP_STEPS)
@@ -142,7 +170,7 @@ def train_text(tcfg: TextTrainConfig, run_dir: Path | str, device: torch.device 
         state.step += 1
         eta = (time.perf_counter() - started) / (state.step - first) * (tcfg.steps - state.step)
         rec = TrainProgress(step=state.step, total=tcfg.steps, eta_s=eta,
-                            losses={"loss": loss.item(), "scale": net.scale().item()})
+                            losses={"contrast": contrast.item(), "facts": facts.item(), "scale": net.scale().item()})
         if state.step % tcfg.checkpoint_every == 0 or state.step == tcfg.steps:
             rec.checkpoint = save_train_state(state, run_dir, {"toyclip": asdict(cfg), "training": asdict(tcfg)})
         yield rec
@@ -151,9 +179,9 @@ def train_text(tcfg: TextTrainConfig, run_dir: Path | str, device: torch.device 
 def trained_net(run_dir: Path | str) -> tuple[ToyClipNet, dict]:
     """The run's net (eval mode) and its config.json."""
     meta, weights = run_net_weights(run_dir)
-    net = ToyClipNet(ToyClipConfig.from_dict(meta["toyclip"]))
-    net.load_state_dict(weights)
-    return net.eval(), meta
+    trainee = ToyClipTrainee(ToyClipConfig.from_dict(meta["toyclip"]))
+    trainee.load_state_dict(weights)
+    return trainee.clip.eval(), meta
 
 
 def export_text(run_dir: Path | str, out_dir: Path | str, held_out: dict | None = None) -> Path:
