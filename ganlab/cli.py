@@ -817,7 +817,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train-text", help="train the bundled text model (toy CLIP) of a demo generator (resumable)")
     p.add_argument("--model", required=True, help="the generator whose text model to train: toyfaces-64 or toyobjects-64")
-    p.add_argument("--steps", type=int, default=3000, help="total training steps (a resumed run goes on to it)")
+    p.add_argument("--steps", type=int, default=2400, help="total training steps (a resumed run goes on to it)")
     p.add_argument("--batch", type=int, default=128, help="rendered images (and captions) per step")
     p.add_argument("--lr", type=float, default=2e-3, help="AdamW learning rate, cosine-decayed over the run")
     p.add_argument("--out", help="where --export writes the model (default assets/text/TEXT_MODEL)")

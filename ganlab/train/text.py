@@ -41,7 +41,7 @@ WARMUP_STEPS = 100
 class TextTrainConfig:
     """Everything that decides a training run; saved in the run folder."""
 
-    steps: int = 3000
+    steps: int = 2400
     batch: int = 128
     lr: float = 2e-3
     object_fraction: float = 0.25   # share of each batch that is toy objects (the rest: faces)
