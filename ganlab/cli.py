@@ -569,6 +569,38 @@ def cmd_train_landscape(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_text(args: argparse.Namespace) -> int:
+    """Train (resuming) the bundled text model a demo generator uses, then optionally export it with its
+    held-out zero-shot figures."""
+    from ganlab.models.registry import Registry
+    from ganlab.text import TEXT_MODELS, TOYCLIP, bundled_text_folder, text_model_for
+
+    name = text_model_for(Registry().get(args.model))
+    if name != TOYCLIP:
+        raise GanlabError(f"'{args.model}' uses {TEXT_MODELS.get(name, name)}, which cannot be trained here; it "
+                          f"is ready to use as it is. Only the bundled {TOYCLIP} (the text model of toyfaces-64 and "
+                          "toyobjects-64) trains with train-text")
+    if not (args.lr > 0 and args.steps > 0 and args.batch >= 2):
+        raise GanlabError(f"--lr and --steps must be positive and --batch at least 2 "
+                          f"(got {args.lr}, {args.steps}, {args.batch})")
+    from ganlab.eval.zero_shot import face_figures
+    from ganlab.models.pool import default_device
+    from ganlab.text.toyclip import ToyClip
+    from ganlab.train.text import TextTrainConfig, export_text, train_text, trained_net
+
+    device = args.device or default_device()
+    run_dir = Path(args.run_dir or f"runs/{name}")
+    tcfg = TextTrainConfig(steps=args.steps, batch=args.batch, lr=args.lr)
+    _show_training(train_text(tcfg, run_dir, device), args.steps, f"training {name}")
+    if args.export:
+        figures = face_figures(ToyClip(trained_net(run_dir)[0]).to(device), device=device)
+        out = export_text(run_dir, args.out or bundled_text_folder(name), figures)
+        print(f"exported {name} to {out}")
+        for where, accuracy in figures.items():
+            print(f"held-out zero-shot accuracy, {where}: " + ", ".join(f"{k} {v:.3f}" for k, v in accuracy.items()))
+    return 0
+
+
 def _add_run_options(p: argparse.ArgumentParser, run_dir_help: str, export_help: str) -> None:
     """What every resumable training command takes: its run folder, export, threads and device."""
     p.add_argument("--run-dir", help=run_dir_help)
@@ -796,6 +828,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=8, help="targets per recorded trajectory batch")
     _add_run_options(p, "checkpoints (default runs/landscape-MODEL)", "write the map into the model's folder (landscape/)")
     p.set_defaults(func=cmd_train_landscape)
+
+    p = sub.add_parser("train-text", help="train the bundled text model (toy CLIP) of a demo generator (resumable)")
+    p.add_argument("--model", required=True, help="the generator whose text model to train: toyfaces-64 or toyobjects-64")
+    p.add_argument("--steps", type=int, default=2400, help="total training steps (a resumed run goes on to it)")
+    p.add_argument("--batch", type=int, default=128, help="rendered images (and captions) per step")
+    p.add_argument("--lr", type=float, default=2e-3, help="AdamW learning rate, cosine-decayed over the run")
+    p.add_argument("--out", help="where --export writes the model (default assets/text/TEXT_MODEL)")
+    _add_run_options(p, "checkpoints (default runs/TEXT_MODEL)",
+                     "write the model (safetensors + config.json with its held-out figures) after training")
+    p.set_defaults(func=cmd_train_text)
 
     p = sub.add_parser("train", help="train a bundled demo generator (resumes from its run folder)")
     p.add_argument("--model", required=True, help="toyfaces-64 or toyobjects-64")

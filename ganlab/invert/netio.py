@@ -17,11 +17,13 @@ from safetensors.torch import load_file, save_file
 from ganlab.errors import BadCheckpoint, GanlabError
 
 
-def save_net(net: nn.Module, model_type: str, cfg, folder: Path | str) -> Path:
-    """Write `net`'s weights and its dataclass config `cfg` under `model_type`."""
+def save_net(net: nn.Module, model_type: str, cfg, folder: Path | str, extra: dict | None = None) -> Path:
+    """Write `net`'s weights and its dataclass config `cfg` under `model_type`; `extra` adds keys to the
+    config file that loading ignores (how the net was trained, what it scored)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "config.json").write_text(json.dumps({"model_type": model_type, "config": asdict(cfg)}, indent=2))
+    meta = {"model_type": model_type, "config": asdict(cfg), **(extra or {})}
+    (folder / "config.json").write_text(json.dumps(meta, indent=2))
     save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()},
               str(folder / "model.safetensors"))
     return folder

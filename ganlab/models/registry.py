@@ -44,6 +44,7 @@ class ModelSpec:
     domain: str = ""                              # what it generates: 'faces', 'objects', 'imagenet'
     caveat: str = ""                              # what it cannot do, said wherever it is used
     for_photos: str = ""                          # the real model to offer when a photo meets this demo model
+    text_model: str = "clip-vit-b32"              # the text-image model its text features use (ganlab.text)
     approx_mb: float | None = None                # download size estimated from the architecture, for messages
     owner: str = ""                               # the app session that added it ('' = everyone's)
     bundled: str = ""
@@ -74,7 +75,7 @@ def _describe(src: Source) -> str:
 
 MODELS_FILE = Path(__file__).resolve().parent / "data" / "models.json"
 _FIELDS = ("title", "kind", "resolution", "licence", "description", "domain", "caveat", "for_photos", "approx_mb",
-           "bundled")
+           "bundled", "text_model")
 
 
 def read_models(path: Path | str, base: dict[str, ModelSpec] | None = None) -> list[ModelSpec]:
@@ -106,6 +107,8 @@ def _spec(entry: dict, old: ModelSpec | None) -> ModelSpec:
         fields["resolution"] = int(fields["resolution"])
     if fields.get("approx_mb") is not None:
         fields["approx_mb"] = float(fields["approx_mb"])
+    if not isinstance(fields.get("text_model", ""), str):
+        raise ValueError("'text_model' must name a text model, e.g. 'clip-vit-b32'")
     if "files" in entry:
         files = entry["files"]
         if not isinstance(files, list) or not files:

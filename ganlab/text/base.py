@@ -13,6 +13,8 @@ from typing import Sequence
 
 import torch
 
+from ganlab.errors import GanlabError
+
 
 class TextImageModel(ABC):
     """A contrastive text-image model. Embeddings are unit vectors [N, embed_dim]: their dot product is
@@ -44,3 +46,18 @@ class TextImageModel(ABC):
         """Cosine similarity [N, T] of each image with each phrase."""
         text = self.encode_text(texts).to(self.device)
         return self.encode_image(img.to(self.device)) @ text.T
+
+
+def check_phrases(texts: Sequence[str]) -> list[str]:
+    """`texts` as a list, refusing what no model can embed: a bare string (a list of one was meant), no
+    phrases at all, or a phrase with nothing in it; the message says what to type instead."""
+    if isinstance(texts, str):
+        raise GanlabError("encode_text takes a list of phrases, not one string")
+    texts = list(texts)
+    if not texts:
+        raise GanlabError("no phrases given")
+    for text in texts:
+        if not isinstance(text, str) or not text.strip():
+            raise GanlabError(f"the phrase {text!r} is empty: type what the image should show, "
+                              "e.g. 'a smiling face with glasses'")
+    return texts
