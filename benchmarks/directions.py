@@ -59,16 +59,26 @@ def judge_ws(model: StyleGAN2Model, judge: FaceJudge, ws: torch.Tensor, directio
     return {k: np.concatenate([o[k] for o in out]) for k in ATTRIBUTES}
 
 
+def flip_and_side(model: StyleGAN2Model, judge: FaceJudge, attr: str, direction: Direction, ws: torch.Tensor,
+                  before: dict[str, np.ndarray]) -> tuple[float, float] | None:
+    """(flip rate of the samples lacking `attr` at +ALPHA sigma, share of their other labels that changed);
+    None when fewer than 5 samples lack it."""
+    lacking = ~before[attr]
+    if lacking.sum() < 5:
+        return None
+    after = judge_ws(model, judge, ws[torch.from_numpy(lacking)], direction)
+    changed = np.mean([np.mean(after[o] != before[o][lacking]) for o in unrelated(attr)])
+    return float(after[attr].mean()), float(changed)
+
+
 def effect(model: StyleGAN2Model, judge: FaceJudge, attr: str, direction: Direction, ws: torch.Tensor,
            before: dict[str, np.ndarray]) -> str:
     """One line: flip rate of the samples lacking `attr`, and how many other labels changed."""
     lacking = ~before[attr]
-    if lacking.sum() < 5:
+    measured = flip_and_side(model, judge, attr, direction, ws, before)
+    if measured is None:
         return f"{direction.name:<24} only {lacking.sum()} of {len(lacking)} samples lack it: not measured"
-    after = judge_ws(model, judge, ws[torch.from_numpy(lacking)], direction)
-    flip = after[attr].mean()
-    others = unrelated(attr)
-    changed = np.mean([np.mean(after[o] != before[o][lacking]) for o in others])
+    flip, changed = measured
     acc = "  n/a" if direction.accuracy is None else f"{direction.accuracy:5.2f}"
     verdict = "ok" if flip >= 0.8 and changed < 0.1 else "below target"
     return (f"{direction.name:<24} cv-acc {acc}  sigma {direction.sigma:5.2f}  lacking {lacking.sum():4d}  "

@@ -267,8 +267,9 @@ def cmd_edit(args: argparse.Namespace) -> int:
             accuracy = "" if d.accuracy is None else f", accuracy {d.accuracy:.2f}"
             print(f"{name:<16} {d.source}{accuracy}")
         return 0
-    if not args.latents or not args.direction:
-        raise GanlabError("give latent files or folders and at least one --direction NAME=AMOUNT (--list shows names)")
+    if not args.latents or not (args.direction or args.text):
+        raise GanlabError("give latent files or folders and at least one --direction NAME=AMOUNT (--list shows names) "
+                          "or --text PHRASE")
     amounts = _parse_amounts(args.direction)
     chosen = {n: extra.get(n) or lab.find_direction(n) for n in amounts}
     unknown = [n for n, d in chosen.items() if d is None]
@@ -277,7 +278,13 @@ def cmd_edit(args: argparse.Namespace) -> int:
     layers = _parse_layers(args.layers)
     out = Path(args.out)
     for latent in _read_latents(lab, args.latents):
-        edited = lab.edit(latent, {chosen[n]: a for n, a in amounts.items()}, layers=layers)
+        edited = latent
+        if args.text:
+            with _StepBar(f"{latent.name} toward '{args.text}'") as bar:
+                edited = lab.edit_text(latent, args.text, args.neutral, steps=args.text_steps,
+                                       strength=args.strength, callback=bar.show)
+        if amounts:
+            edited = lab.edit(edited, {chosen[n]: a for n, a in amounts.items()}, layers=layers)
         before, after = lab.render(latent), lab.render(edited)
 
         def fill(folder: Path) -> None:
@@ -386,6 +393,80 @@ def cmd_learn_direction(args: argparse.Namespace) -> int:
         print(f"wrote {save_directions([direction], args.out)}")
     else:
         print(f"added to {lab.save_directions()}; `edit --direction '{direction.name}=2'` uses it")
+    return 0
+
+
+class _StepBar:
+    """A tqdm bar fed by progress records (`show(rec)`: step, total, losses), for the verbs that take a callback."""
+
+    def __init__(self, desc: str):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=None, desc=desc, unit="step")
+
+    def show(self, rec) -> None:
+        self.bar.total = rec.total
+        self.bar.update(rec.step - self.bar.n)
+        self.bar.set_postfix({k: f"{v:.3f}" for k, v in rec.losses.items()})
+
+    def __enter__(self) -> "_StepBar":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bar.close()
+
+
+def cmd_text_direction(args: argparse.Namespace) -> int:
+    """A direction from a phrase: scored samples + SVM, or (--trained) trained against the phrase's score."""
+    import ganlab
+    from ganlab.edit.directions import save_directions
+
+    lab = ganlab.load(args.model, args.device)
+    how = "training against" if args.trained else "scoring samples for"
+    with _StepBar(f"{how} '{args.phrase}'") as bar:
+        if args.trained:
+            direction = lab.train_direction(args.phrase, args.name, eps=args.eps, steps=args.steps,
+                                            keep=args.keep or (), callback=bar.show)
+        else:
+            direction = lab.direction_from_text(args.phrase, args.neutral, name=args.name, samples=args.samples,
+                                                keep=args.keep or (), callback=bar.show)
+    found = ("trained" if args.trained else
+             f"from {direction.metadata['samples']} samples, cross-validated accuracy {direction.accuracy:.2f}")
+    print(f"'{direction.name}': {found} ({lab.text_model_name} reads the pictures)"
+          + (f", kept {', '.join(args.keep)} unchanged" if args.keep else ""))
+    for warning in direction.metadata.get("warnings", []):
+        print(f"warning: {warning}")
+    if args.out:
+        print(f"wrote {save_directions([direction], args.out)}")
+    else:
+        print(f"added to {lab.save_directions()}; `edit --direction '{direction.name}=2'` uses it")
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    """Pictures of a prompt: the best of many samples, each optimised toward it; images, latents and a grid."""
+    import numpy as np
+    from PIL import Image
+
+    import ganlab
+    from ganlab.fileio import write_folder_atomically
+    from ganlab.imaging import grid
+    from ganlab.session import latent_to_npz_bytes
+
+    lab = ganlab.load(args.model, args.device)
+    with _StepBar(f"'{args.prompt}'") as bar:
+        latents = lab.generate(args.prompt, args.n, steps=args.steps, truncation=args.truncation, seed=args.seed,
+                               callback=bar.show)
+    pictures = lab.render(latents)
+
+    def fill(folder: Path) -> None:
+        for i, (latent, picture) in enumerate(zip(latents, pictures)):
+            picture.save(folder / f"{i:02d}.png")
+            (folder / f"{i:02d}.npz").write_bytes(latent_to_npz_bytes(latent))
+        sheet = np.stack([np.asarray(p) for p in pictures])
+        Image.fromarray(grid(sheet, cols=min(len(sheet), 6))).save(folder / "grid.png")
+
+    print(f"{len(latents)} pictures of '{args.prompt}' -> {write_folder_atomically(Path(args.out), fill)}")
     return 0
 
 
@@ -688,9 +769,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", help="coarse, middle, fine, all, START-STOP or 1,3,5 (default: each direction's own)")
     p.add_argument("--directions", help="a directions file (from learn-direction --out) to offer besides the model's")
     p.add_argument("--list", action="store_true", help="list the model's directions and exit")
+    p.add_argument("--text", help="optimise each latent toward this phrase first (StyleCLIP), e.g. 'a smiling face'")
+    p.add_argument("--neutral", help="with --text: what every picture shows (default: the model's, e.g. 'a face')")
+    p.add_argument("--text-steps", type=int, default=60, help="with --text: optimisation steps")
+    p.add_argument("--strength", type=float, default=1.0, help="with --text: how far it may move from the latent")
     p.add_argument("--out", default="out/edit", help="output folder (one subfolder per latent)")
     _add_device_options(p)
     p.set_defaults(func=cmd_edit)
+
+    p = sub.add_parser("text-direction", help="a slider from a phrase: score generated samples with CLIP and "
+                                              "separate them (or --trained: train it against the phrase's score)",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("phrase", help="what the direction adds, e.g. 'a face with sunglasses'")
+    p.add_argument("--model", required=True, help="a StyleGAN2 model id, checkpoint or folder")
+    p.add_argument("--neutral", help="what every picture shows (default: the model's, e.g. 'a face')")
+    p.add_argument("--name", default="", help="the direction's name (default: the phrase)")
+    p.add_argument("--samples", type=int, default=1000, help="generated pictures scored")
+    p.add_argument("--trained", action="store_true", help="train the direction against the phrase's score instead")
+    p.add_argument("--steps", type=int, default=150, help="with --trained: training steps")
+    p.add_argument("--eps", type=float, default=1.0, help="with --trained: score rise per step, in the score's spread")
+    p.add_argument("--keep", nargs="*", help="learned directions the new one must not move (conditioning)")
+    p.add_argument("--out", help="write the direction to this .npz (default: add it to the model folder's "
+                                 "directions.npz)")
+    _add_device_options(p)
+    p.set_defaults(func=cmd_text_direction)
+
+    p = sub.add_parser("generate", help="pictures of a text prompt (samples optimised toward it with CLIP)",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("prompt", help="what to draw, e.g. 'a bald face with a beard'")
+    p.add_argument("--model", required=True, help="a StyleGAN2 model id, checkpoint or folder")
+    p.add_argument("--n", type=int, default=6, help="pictures to make (1 to 64)")
+    p.add_argument("--steps", type=int, default=40, help="optimisation steps")
+    p.add_argument("--truncation", type=float, default=0.7, help="truncation psi of the starting samples")
+    p.add_argument("--seed", type=int, default=0, help="seed of the starting samples")
+    p.add_argument("--out", default="out/generate", help="output folder: 00.png, 00.npz ..., grid.png")
+    _add_device_options(p)
+    p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("interpolate", help="a morph video through two or more latents (the Interpolate tab)",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)

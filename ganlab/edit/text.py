@@ -60,6 +60,16 @@ def phrase_scorer(text_model: TextImageModel, phrase: str, neutral: str) -> Scor
     return score
 
 
+@torch.no_grad()
+def score_spread(model: StyleGAN2Model, scorer: Scorer, what: str, n: int = 64, seed: int = 1) -> float:
+    """The standard deviation of the scores of `n` samples: the unit in which a score's rise is asked for,
+    so one weight suits a judge's logits and a text model's cosines alike."""
+    spread = float(scorer(model.synthesize(sample_w(model, n, seed=seed).to(model.device), space="w")).std())
+    if not math.isfinite(spread) or spread < 1e-8:
+        raise GanlabError(f"{what}: the scorer gives every sample the same score; there is nothing to move toward")
+    return spread
+
+
 def _w_spread(model: StyleGAN2Model) -> tuple[torch.Tensor, float]:
     """Mean w [1, w_dim] and E|w - mean|^2 of the model's own latents: the scale of "how far" in W."""
     mean, std = model.w_stats()
@@ -92,27 +102,30 @@ def score_samples(model: StyleGAN2Model, scorer: Scorer, n: int, seed: int = 0, 
 
 
 def direction_from_scores(model: StyleGAN2Model, w: torch.Tensor, scores: np.ndarray, name: str,
-                          fraction: float = 0.25, reference: torch.Tensor | None = None
+                          top: float = 0.1, bottom: float = 0.25, reference: torch.Tensor | None = None
                           ) -> tuple[Direction, LearnReport]:
-    """The boundary between the highest- and the lowest-scoring `fraction` of sampled `w` [N, w_dim], found
-    by the same SVM as labelled directions (its activation pattern, in sigma units of `reference`)."""
+    """The boundary between the highest-scoring `top` and the lowest-scoring `bottom` share of sampled `w`
+    [N, w_dim], found by the same SVM as labelled directions (its activation pattern, in sigma units of
+    `reference`). The top group is the smaller: an attribute is often rare, and only the best-scoring
+    samples surely show it (a quarter of faces holds every pair of glasses when sunglasses are asked for),
+    while the bottom quarter surely lacks it."""
     check_shape("w", w, [len(scores), model.w_dim])
-    if not 0 < fraction <= 0.5:
-        raise GanlabError(f"fraction must be in (0, 0.5], got {fraction}")
-    k = int(len(scores) * fraction)
-    if k < 2:
-        raise GanlabError(f"{len(scores)} scored samples give fewer than 2 in each group at fraction {fraction}")
+    if not (0 < top <= 0.5 and 0 < bottom <= 0.5):
+        raise GanlabError(f"the top and bottom shares must be in (0, 0.5], got {top} and {bottom}")
+    k_top, k_bottom = int(len(scores) * top), int(len(scores) * bottom)
+    if min(k_top, k_bottom) < 2:
+        raise GanlabError(f"{len(scores)} scored samples give fewer than 2 in a group (top {top}, bottom {bottom})")
     order = np.argsort(scores)
-    pos, neg = w[order[-k:]], w[order[:k]]
+    pos, neg = w[order[-k_top:]], w[order[:k_bottom]]
     return learn_direction(pos, neg, name, model.name, space="w", reference=w if reference is None else reference)
 
 
 def direction_from_phrase(model: StyleGAN2Model, text_model: TextImageModel, phrase: str, neutral: str,
-                          name: str = "", samples: int = 2000, fraction: float = 0.25, seed: int = 0,
+                          name: str = "", samples: int = 2000, seed: int = 0,
                           cancel: threading.Event | None = None) -> Iterator[ProjectionStep | Direction]:
     """A slider from a phrase: score `samples` generated images against the phrase (minus `neutral`), then
-    learn the boundary between the top and the bottom `fraction`. Yields scoring progress, then the
-    `Direction` (source 'text'); ends without one when cancelled."""
+    learn the boundary between the best- and the worst-scoring samples (`direction_from_scores`). Yields
+    scoring progress, then the `Direction` (source 'text'); ends without one when cancelled."""
     scorer = phrase_scorer(text_model, phrase, neutral)
     phrase = check_phrase(phrase)
     result = None
@@ -124,10 +137,10 @@ def direction_from_phrase(model: StyleGAN2Model, text_model: TextImageModel, phr
     if result is None or (cancel is not None and cancel.is_set()):
         return
     w, scores = result
-    direction, report = direction_from_scores(model, w, scores, name or phrase, fraction)
+    direction, report = direction_from_scores(model, w, scores, name or phrase)
     direction.source = "text"
     direction.metadata.update({"phrase": phrase, "neutral": check_phrase(neutral, "neutral phrase"),
-                               "text_model": text_model.name, "samples": len(scores), "fraction": fraction,
+                               "text_model": text_model.name, "samples": len(scores),
                                "score_spread": float(np.std(scores))})
     yield direction
 
@@ -137,7 +150,7 @@ class TextEditConfig:
     """StyleCLIP latent optimisation: `steps` of Adam on ws toward the phrase, held near the start by
     `l2_weight` x the squared move measured in the model's own W spread (1 = one typical latent's
     distance from the mean), plus `identity_weight` x (1 - cosine) of an identity embedding when one is
-    given."""
+    given. The score counts in its own spread over samples, so a rise of 1 is one standard deviation."""
 
     steps: int = 60
     lr: float = 0.05
@@ -177,6 +190,7 @@ def optimise_toward(model: StyleGAN2Model, scorer: Scorer, ws_start: torch.Tenso
     device = model.device
     start = ws_start.detach().to(device, torch.float32)
     _, spread = _w_spread(model)
+    unit = score_spread(model, scorer, "the edit")
     ws = start.clone().requires_grad_(True)
     opt = torch.optim.Adam([ws], lr=config.lr * math.sqrt(spread / model.w_dim))
     id_start = None
@@ -192,7 +206,7 @@ def optimise_toward(model: StyleGAN2Model, scorer: Scorer, ws_start: torch.Tenso
         img = model.synthesize(ws, space="w+")
         score = scorer(img)
         l2 = ((ws - start) ** 2).sum(-1).mean(-1) / spread
-        loss = -score + config.l2_weight * l2
+        loss = -score / unit + config.l2_weight * l2
         terms = {SCORE_NAME: float(score.detach().mean()), "l2": float(l2.detach().mean())}
         if id_start is not None:
             id_loss = 1 - torch.nn.functional.cosine_similarity(identity(img), id_start, dim=-1)
@@ -271,11 +285,7 @@ def train_direction(model: StyleGAN2Model, scorer: Scorer, name: str, config: Di
     mean, spread = _w_spread(model)
     mean = mean.to(device)
     gen = torch.Generator().manual_seed(config.seed)
-    with torch.no_grad():
-        probe = sample_w(model, 64, seed=config.seed + 1).to(device)
-        score_spread = float(scorer(model.synthesize(probe, space="w")).std())
-    if not math.isfinite(score_spread) or score_spread < 1e-8:
-        raise GanlabError(f"'{name}': the scorer gives every sample the same score; there is nothing to learn")
+    unit = score_spread(model, scorer, f"'{name}'", seed=config.seed + 1)
     d = (torch.randn(model.w_dim, generator=gen) * 1e-3 * math.sqrt(spread / model.w_dim)).to(device)
     d.requires_grad_(True)
     opt = torch.optim.Adam([d], lr=config.lr * math.sqrt(spread / model.w_dim))
@@ -290,7 +300,7 @@ def train_direction(model: StyleGAN2Model, scorer: Scorer, name: str, config: Di
             before_img = model.synthesize(w, space="w")
             before = scorer(before_img)
         after_img = model.synthesize(moved, space="w")
-        rise = (scorer(after_img) - before) / score_spread
+        rise = (scorer(after_img) - before) / unit
         fit = ((rise - config.eps * a) ** 2).mean()
         keep = (distance(after_img, before_img) / a.abs().clamp_min(0.1)).mean()
         real = torch.relu(((moved - mean) ** 2).sum(-1) - ((w - mean) ** 2).sum(-1)).mean() / spread
@@ -307,11 +317,11 @@ def train_direction(model: StyleGAN2Model, scorer: Scorer, name: str, config: Di
     vector = d.detach().cpu().double().numpy()
     if not np.isfinite(vector).all() or np.linalg.norm(vector) < 1e-12:
         raise GanlabError(f"'{name}': no direction was learned (stopped before a step?)")
-    unit = vector / np.linalg.norm(vector)
+    along = vector / np.linalg.norm(vector)
     w_ref = sample_w(model, 2000).double().numpy()
-    sigma = float(np.std(w_ref @ unit))
-    yield Direction(name, unit, model.name, space="w", source="trained", sigma=sigma,
+    sigma = float(np.std(w_ref @ along))
+    yield Direction(name, along, model.name, space="w", source="trained", sigma=sigma,
                     metadata={"trained_step_sigma": float(np.linalg.norm(vector)) / sigma, "eps": config.eps,
-                              "score_spread": score_spread, "steps": done, "batch": config.batch,
+                              "score_spread": unit, "steps": done, "batch": config.batch,
                               "keep_weight": config.keep_weight, "real_weight": config.real_weight})
 

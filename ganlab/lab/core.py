@@ -37,6 +37,7 @@ from ganlab.invert.projector import ProjectionStep
 from ganlab.invert.targets import prepare_target
 from ganlab.lab.faces import Face
 from ganlab.lab.families import InvertOptions, Inverted, Magnitudes, Variant, family_of
+from ganlab.lab.text import TextVerbs
 from ganlab.models.base import GanModel, check_shape
 from ganlab.models.folder import DIRECTIONS, ENCODER, GANSPACE, LANDSCAPE, SEFA, WALKS, has_helper, helper_path
 from ganlab.models.registry import ModelSpec, Registry, load_model, photo_offer
@@ -76,9 +77,10 @@ class Inversion:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-class Lab:
+class Lab(TextVerbs):
     """A generator (`model`), its registry entry (`spec`, when it has one) and its helpers (in `model.folder`).
-    `registry`: the list the model came from, where a demo model finds the real model it offers."""
+    `registry`: the list the model came from, where a demo model finds the real model it offers. The verbs
+    that take words (`direction_from_text`, `edit_text`, `generate`, `train_direction`) are in `TextVerbs`."""
 
     def __init__(self, model: GanModel, spec: ModelSpec | None = None, registry: Registry | None = None):
         self.model = model
@@ -293,9 +295,16 @@ class Lab:
         with_attribute = self._as_latents(with_attribute, invert_method, callback)
         without = self._as_latents(without, invert_method, callback)
         pos, neg = self._ws_stack(with_attribute, "with the attribute"), self._ws_stack(without, "without it")
+        held = self.held_directions(keep)
         reference = sample_w(self.model, REFERENCE_SAMPLES)
         direction, _ = learn_direction(pos, neg, name, self.name, space="w+", reference=reference)
-        learned = {d.name: d for d in reversed(self.directions_of("learned"))}
+        if held:
+            direction = condition(direction, held, reference=reference)
+        return self._remember(direction, remember)
+
+    def held_directions(self, keep: Sequence[str | Direction]) -> list[Direction]:
+        """The learned directions a new one must leave alone, by name (the newest of a name) or as given."""
+        learned = {d.name: d for d in reversed(self.directions_of("learned"))} if keep else {}
         held = []
         for item in keep:
             if isinstance(item, Direction):
@@ -304,8 +313,10 @@ class Lab:
                 held.append(learned[item])
             else:
                 raise GanlabError(f"'{self.name}' has no learned direction named {item!r} to keep unchanged")
-        if held:
-            direction = condition(direction, held, reference=reference)
+        return held
+
+    def _remember(self, direction: Direction, remember: bool) -> Direction:
+        """Offer `direction` among the learned ones from now on (newest first) when `remember`."""
         if remember:
             with self._lock:
                 self._learned.insert(0, direction)

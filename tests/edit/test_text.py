@@ -46,14 +46,14 @@ def test_phrases_are_checked_before_any_model_sees_them():
 
 
 def test_a_direction_from_scores_points_where_the_labels_do(lab, judge):
-    """Hair colour is what the judge reads surely: the boundary between the blondest and the least blond
-    samples is the shipped (label-learned) blond direction, nearly."""
+    """Hair colour is what the judge reads surely: the boundary between the blondest tenth and the least
+    blond quarter of the samples is the shipped (label-learned) blond direction, nearly."""
     records = list(score_samples(lab.model, judge.scorer("hair_blond"), 600, seed=5))
     assert all(isinstance(r, ProjectionStep) for r in records[:-1]) and records[-2].step == 600
     w, scores = records[-1]
     assert w.shape == (600, lab.model.w_dim) and scores.shape == (600,)
-    direction, report = direction_from_scores(lab.model, w, scores, "blond", fraction=0.25)
-    assert report.n_pos == report.n_neg == 150
+    direction, report = direction_from_scores(lab.model, w, scores, "blond")
+    assert (report.n_pos, report.n_neg) == (60, 150)
     assert float(np.dot(direction.vector, lab.find_direction("hair_blond").vector)) > 0.8
     with pytest.raises(ShapeError):
         direction_from_scores(lab.model, w[:10], scores, "blond")
