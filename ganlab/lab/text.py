@@ -130,7 +130,7 @@ class TextVerbs:
         scorer = self.phrase_scorer(prompt)
         prompt = check_phrase(prompt, "prompt")
         starts = prompt_starts(self.model, scorer, n, candidates=candidates, truncation=truncation, seed=seed)
-        config = TextEditConfig(steps=steps, l2_weight=0.5, preview_every=preview_every)
+        config = TextEditConfig(steps=steps, l2_weight=2.0, preview_every=preview_every)
         for rec in optimise_toward(self.model, scorer, starts, config, cancel=cancel):
             if isinstance(rec, TextEditResult):
                 yield [StoredLatent(f"prompt-{seed}-{i}", self.name, "w+", rec.ws[i:i + 1], thumbnail=rec.images[i],

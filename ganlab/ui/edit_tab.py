@@ -13,6 +13,7 @@ from ganlab.errors import GanlabError
 from ganlab.imaging import to_uint8
 from ganlab.models.base import W_SPACES
 from ganlab.session import StoredLatent
+from ganlab.ui import edit_text
 from ganlab.ui.context import AppContext, readable, side_by_side, upload_name
 from ganlab.ui.context import session_id as sid
 from ganlab.ui.gpu import gpu
@@ -101,6 +102,7 @@ def build(ctx: AppContext):
                     photos_b = gr.File(file_count="multiple", file_types=["image"], label="Photos without it",
                                        height=120, elem_id="edit-photos-b")
                 learn_photos = gr.Button("Learn from the photos", elem_id="edit-learn-photos")
+            words = edit_text.declare(ctx)
 
     def current(request: gr.Request, name: str, source_label: str, layer_preset: str, first: float, last: float,
                 alphas: tuple[float, ...]):
@@ -176,16 +178,20 @@ def build(ctx: AppContext):
             names = []
         return gr.Dropdown(choices=names, value=[])
 
+    def held_directions(item: StoredLatent, keep_names: list[str] | None, request: gr.Request) -> list[Direction]:
+        """The learned directions (the visitor's and the shipped ones, newest of a name) named in `keep_names`."""
+        learned = {d.name: d for d in directions(ctx, sid(request), item, "learned", None)[::-1]}
+        missing = sorted(set(keep_names or []) - set(learned))
+        if missing:
+            raise GanlabError(f"{item.model_id} has no learned direction named {', '.join(missing)} to keep unchanged")
+        return [learned[n] for n in keep_names or []]
+
     def learn_for(item: StoredLatent, pos: list, neg: list, title: str, keep_names: list[str], name: str,
                   source_label: str, request: gr.Request, **options):
         """Learn a direction for `item`'s model (conditioned on `keep_names`), keep it for the visitor, and
         show the sliders again with it on top."""
         model_id = item.model_id
-        learned = {d.name: d for d in directions(ctx, sid(request), item, "learned", None)[::-1]}
-        missing = sorted(set(keep_names or []) - set(learned))
-        if missing:
-            raise GanlabError(f"{model_id} has no learned direction named {', '.join(missing)} to keep unchanged")
-        held = [learned[n] for n in keep_names or []]
+        held = held_directions(item, keep_names, request)
         lab = ctx.lab(sid(request), model_id)
         direction = lab.learn_direction(pos, neg, title or "my direction", keep=held, remember=False, **options)
         ctx.visit(sid(request)).keep_learned(model_id, direction, lab.model.w_dim)
@@ -242,4 +248,6 @@ def build(ctx: AppContext):
                 show_progress_on=[view]).success(keep_choices, latent, keep, **quiet)
     learn_photos.click(learn_from_photos, [photos_a, photos_b, new_dir, keep, latent, source], sliders + [view, status],
                        show_progress_on=[view]).success(keep_choices, latent, keep, **quiet)
+    edit_text.wire(ctx, words, edit_text.EditHandles(latent, source, keep, sliders, view, status, show_sliders,
+                                                      refresh, [latent, group_a, group_b], held_directions))
     return refresh, [latent], [latent, group_a, group_b]
