@@ -33,14 +33,15 @@ F = TypeVar("F", bound=Callable)
 
 def readable(handler: F) -> F:
     """The one place where a ganlab error (bad input, missing weights ...) becomes the page's error
-    message; anything else is a bug and surfaces as one. Works for streaming handlers too."""
+    message (a public app's without server paths: a missing model's message lists where it looked);
+    anything else is a bug and surfaces as one. Works for streaming handlers too."""
     if inspect.isgeneratorfunction(handler):
         @functools.wraps(handler)
         def stream(*args, **kwargs):
             try:
                 yield from handler(*args, **kwargs)
             except GanlabError as err:
-                raise gr.Error(str(err), print_exception=False) from None
+                raise _page_error(err) from None
         return stream  # type: ignore[return-value]
 
     @functools.wraps(handler)
@@ -48,8 +49,13 @@ def readable(handler: F) -> F:
         try:
             return handler(*args, **kwargs)
         except GanlabError as err:
-            raise gr.Error(str(err), print_exception=False) from None
+            raise _page_error(err) from None
     return call  # type: ignore[return-value]
+
+
+def _page_error(err: GanlabError) -> gr.Error:
+    message = str(err)
+    return gr.Error(without_paths(message) if settings.public() else message, print_exception=False)
 
 
 @dataclass

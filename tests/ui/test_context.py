@@ -185,3 +185,23 @@ def test_a_page_open_past_its_session_s_idle_limit_finds_its_models_again(tmp_pa
     assert model_id not in ctx.registry.specs
     ctx.visit(sid)  # the page's next event brings the session back, and its model
     assert ctx.model(sid, model_id).resolution == 64
+
+
+def test_a_public_page_says_what_is_missing_without_server_paths(monkeypatch):
+    """A missing model's message lists where it looked; a visitor of a public app reads it without the
+    server's folders, while a local user keeps the whole path to act on."""
+    from ganlab.errors import WeightsUnavailable
+
+    @readable
+    def handler():
+        raise WeightsUnavailable("CLIP ViT-B/32", ["the cache /srv/cache/ganlab/clip"], "not downloaded", "go online")
+
+    monkeypatch.setenv("GANLAB_PUBLIC", "1")
+    with pytest.raises(gr.Error) as public:
+        handler()
+    assert "/srv/cache" not in str(public.value) and "the cache clip" in str(public.value)
+    monkeypatch.delenv("GANLAB_PUBLIC")
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    with pytest.raises(gr.Error) as local:
+        handler()
+    assert "/srv/cache/ganlab/clip" in str(local.value)
