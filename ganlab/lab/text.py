@@ -12,6 +12,8 @@ import functools
 import threading
 from typing import Any, Callable, Iterator, Sequence
 
+import torch
+
 from ganlab.edit.directions import Direction, condition, sample_w
 from ganlab.edit.text import (DirectionTrainConfig, Scorer, TextEditConfig, TextEditResult, check_phrase,
                               direction_from_phrase, optimise_toward, phrase_scorer, prompt_starts, train_direction)
@@ -94,17 +96,19 @@ class TextVerbs:
 
     def edit_text_steps(self, latent, phrase: str, neutral: str | None = None, steps: int = 60,
                         strength: float = 1.0, lr: float = 0.05, preview_every: int = 10,
+                        identity: Callable[[torch.Tensor], torch.Tensor] | None = None, identity_weight: float = 1.0,
                         cancel: threading.Event | None = None) -> Iterator[ProjectionStep | StoredLatent]:
         """`edit_text` as a generator: a record per step (previews), then the new latent."""
         self._editable()
         item = self._own(latent)
         if not strength > 0:
             raise GanlabError(f"strength must be positive, got {strength}")
-        config = TextEditConfig(steps=steps, lr=lr, l2_weight=1.0 / strength, preview_every=preview_every)
+        config = TextEditConfig(steps=steps, lr=lr, l2_weight=1.0 / strength, preview_every=preview_every,
+                                identity_weight=identity_weight if identity is not None else 0.0)
         generator = through(self.model, item.tuned)
         scorer = self.phrase_scorer(phrase, neutral)
         ws = self.model.to_ws(item.tensor, item.space)
-        for rec in optimise_toward(generator, scorer, ws, config, cancel=cancel):
+        for rec in optimise_toward(generator, scorer, ws, config, identity=identity, cancel=cancel):
             if isinstance(rec, TextEditResult):
                 yield StoredLatent(f"{item.name}-text", self.name, "w+", rec.ws, thumbnail=rec.images[0],
                                    metrics={"text_score": rec.scores[0], "steps": rec.steps_run},
@@ -117,6 +121,8 @@ class TextVerbs:
                   callback: Callable[[ProjectionStep], Any] | None = None, **options: Any) -> StoredLatent:
         """The latent optimised toward a phrase (StyleCLIP): the text model's similarity to `phrase` (minus
         `neutral`) rises while the latent stays close; `strength` trades the two (higher moves further).
+        `identity`: a differentiable face-identity embedding of `img` (e.g. an ArcFace net), whose cosine to
+        the start's is held with `identity_weight` (StyleCLIP's identity term); none ships with ganlab.
         A PTI latent keeps and renders with its tuned weights. Stop (`cancel`) keeps the steps done."""
         return drive(self.edit_text_steps(latent, phrase, neutral, **options), callback, "the text edit")
 
