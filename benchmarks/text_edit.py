@@ -70,7 +70,9 @@ def directions_table(lab, judge, ws, before, samples: int, train_steps: int) -> 
         trained_s = time.perf_counter() - started
         rows = [flip_and_side(lab.model, judge, attr, d, ws, before) if d is not None else None
                 for d in (shipped, phrase_dir, trained)]
-        if rows[0] is None or rows[1] is None:
+        if shipped is None:
+            verdict = "no label-SVM direction (the judge saw too few to ship one)"
+        elif rows[0] is None or rows[1] is None:
             verdict = "not measured (too few samples lack it)"
         elif rows[0][0] < 0.8:
             verdict = "label-SVM below 80%: no goal"
@@ -124,7 +126,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--eval", type=int, default=200, help="held-out generator samples for directions")
     parser.add_argument("--samples", type=int, default=1000, help="samples scored for a phrase's direction")
-    parser.add_argument("--train-steps", type=int, default=150, help="steps of the trained direction")
+    parser.add_argument("--train-steps", type=int, default=300, help="steps of the trained direction")
     parser.add_argument("--runs", type=int, default=10, help="StyleCLIP edits per attribute")
     parser.add_argument("--edit-steps", type=int, default=60, help="StyleCLIP steps")
     parser.add_argument("--strength", type=float, default=1.0, help="StyleCLIP strength")

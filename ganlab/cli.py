@@ -786,8 +786,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default="", help="the direction's name (default: the phrase)")
     p.add_argument("--samples", type=int, default=1000, help="generated pictures scored")
     p.add_argument("--trained", action="store_true", help="train the direction against the phrase's score instead")
-    p.add_argument("--steps", type=int, default=150, help="with --trained: training steps")
-    p.add_argument("--eps", type=float, default=1.0, help="with --trained: score rise per step, in the score's spread")
+    p.add_argument("--steps", type=int, default=300, help="with --trained: training steps")
+    p.add_argument("--eps", type=float, default=2.0, help="with --trained: score rise per sigma, in the score's spread")
     p.add_argument("--keep", nargs="*", help="learned directions the new one must not move (conditioning)")
     p.add_argument("--out", help="write the direction to this .npz (default: add it to the model folder's "
                                  "directions.npz)")

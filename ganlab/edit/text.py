@@ -249,14 +249,14 @@ def prompt_starts(model: StyleGAN2Model, scorer: Scorer, n: int, candidates: int
 
 @dataclass
 class DirectionTrainConfig:
-    """Learning d so that the score rises by `eps` score-spreads per unit step (w + a d, a in
+    """Learning d so that the score rises by `eps` score-spreads per sigma along it (w + a sigma d, a in
     [-max_step, max_step]), while the picture changes little elsewhere (`keep_weight` x perceptual
-    distance per unit step) and stays among the model's latents (`real_weight` x the rise in squared
+    distance per sigma) and stays among the model's latents (`real_weight` x the rise in squared
     distance from the mean w, in spreads)."""
 
-    steps: int = 150
+    steps: int = 300
     batch: int = 8
-    eps: float = 1.0
+    eps: float = 2.0
     max_step: float = 3.0
     lr: float = 0.1
     keep_weight: float = 1.0
@@ -276,26 +276,28 @@ def train_direction(model: StyleGAN2Model, scorer: Scorer, name: str, config: Di
                     distance: Distance, cancel: threading.Event | None = None,
                     ) -> Iterator[ProjectionStep | Direction]:
     """A direction trained against a scorer (z' = z + d eps, after Controllable GANs, here in W): each step
-    samples latents and steps a, and asks that score(G(w + a d)) - score(G(w)) = eps a (in units of the
-    score's spread over samples, measured first). Yields a record per step, then the `Direction` (source
-    'trained'; its slider unit is sigma, the spread of sampled w along it, like every direction's, and
-    `metadata['trained_step_sigma']` says how many sigma one trained step is). Stop keeps d so far."""
+    samples latents and steps of a sigma along d, and asks that score(G(w + a sigma d)) - score(G(w)) =
+    eps a (in units of the score's spread over samples, measured first). Only d's direction is learned:
+    its step is sigma, the spread of sampled w along it, so the trained unit is the slider's unit, as for
+    every direction. Yields a record per step, then the `Direction` (source 'trained'). Stop keeps d so far."""
     config.check()
     device = model.device
     mean, spread = _w_spread(model)
     mean = mean.to(device)
+    w_ref = sample_w(model, 2000, seed=config.seed + 2).to(device)
+    cov = torch.cov(w_ref.T)
     gen = torch.Generator().manual_seed(config.seed)
     unit = score_spread(model, scorer, f"'{name}'", seed=config.seed + 1)
-    d = (torch.randn(model.w_dim, generator=gen) * 1e-3 * math.sqrt(spread / model.w_dim)).to(device)
-    d.requires_grad_(True)
-    opt = torch.optim.Adam([d], lr=config.lr * math.sqrt(spread / model.w_dim))
+    v = (torch.randn(model.w_dim, generator=gen) / math.sqrt(model.w_dim)).to(device).requires_grad_(True)
+    opt = torch.optim.Adam([v], lr=config.lr / math.sqrt(model.w_dim))
     started, done = time.perf_counter(), 0
     for step in range(config.steps):
         if cancel is not None and cancel.is_set():
             break
         w = sample_w(model, config.batch, seed=config.seed * 1_000_003 + 7919 * step).to(device)
         a = ((torch.rand(config.batch, generator=gen) * 2 - 1) * config.max_step).to(device)
-        moved = w + a[:, None] * d
+        along = v / v.norm()
+        moved = w + a[:, None] * torch.sqrt(along @ cov @ along) * along
         with torch.no_grad():
             before_img = model.synthesize(w, space="w")
             before = scorer(before_img)
@@ -310,18 +312,14 @@ def train_direction(model: StyleGAN2Model, scorer: Scorer, name: str, config: Di
         opt.step()
         done = step + 1
         terms = {"fit": float(fit.detach()), "keep": float(keep.detach()), "real": float(real.detach())}
-        if not all(math.isfinite(v) for v in terms.values()):
+        if not all(math.isfinite(x) for x in terms.values()):
             raise GanlabError(f"direction training diverged at step {done}; try a lower learning rate")
         elapsed = time.perf_counter() - started
         yield ProjectionStep(done, config.steps, terms, "fit", elapsed / done * (config.steps - done))
-    vector = d.detach().cpu().double().numpy()
-    if not np.isfinite(vector).all() or np.linalg.norm(vector) < 1e-12:
-        raise GanlabError(f"'{name}': no direction was learned (stopped before a step?)")
-    along = vector / np.linalg.norm(vector)
-    w_ref = sample_w(model, 2000).double().numpy()
-    sigma = float(np.std(w_ref @ along))
-    yield Direction(name, along, model.name, space="w", source="trained", sigma=sigma,
-                    metadata={"trained_step_sigma": float(np.linalg.norm(vector)) / sigma, "eps": config.eps,
-                              "score_spread": unit, "steps": done, "batch": config.batch,
+    if done == 0:
+        raise GanlabError(f"'{name}': stopped before the first step, so no direction was learned")
+    along = (v / v.norm()).detach()
+    sigma = float(torch.sqrt(along @ cov @ along))
+    yield Direction(name, along.cpu().numpy(), model.name, space="w", source="trained", sigma=sigma,
+                    metadata={"eps": config.eps, "score_spread": unit, "steps": done, "batch": config.batch,
                               "keep_weight": config.keep_weight, "real_weight": config.real_weight})
-

@@ -153,7 +153,7 @@ class TextVerbs:
 
     # --- a direction trained against a scorer -----------------------------------------------------
 
-    def train_direction_steps(self, scorer: str | Scorer, name: str = "", eps: float = 1.0, steps: int = 150,
+    def train_direction_steps(self, scorer: str | Scorer, name: str = "", eps: float = 2.0, steps: int = 300,
                               batch: int = 8, keep: Sequence[str | Direction] = (), remember: bool = True,
                               seed: int = 0, cancel: threading.Event | None = None
                               ) -> Iterator[ProjectionStep | Direction]:
@@ -175,8 +175,8 @@ class TextVerbs:
     def train_direction(self, scorer: str | Scorer, name: str = "", *,
                         callback: Callable[[ProjectionStep], Any] | None = None, **options: Any) -> Direction:
         """A direction trained so that `scorer` (a phrase, scored by the text model; or any differentiable
-        function of `img`, such as a judge's `scorer('smile')`) rises by `eps` of its spread per trained
-        step, while the rest of the picture changes little and the latent stays realistic."""
+        function of `img`, such as a judge's `scorer('smile')`) rises by `eps` of its spread per sigma along
+        it, while the rest of the picture changes little and the latent stays realistic."""
         return drive(self.train_direction_steps(scorer, name, **options), callback, "the direction training")
 
     # --- shared -----------------------------------------------------------------------------------
