@@ -376,7 +376,6 @@ def cmd_learn_direction(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     import ganlab
-    from ganlab.edit.directions import save_directions
 
     lab = ganlab.load(args.model, args.device)
     pos, neg = _examples(lab, args.with_attribute), _examples(lab, args.without)
@@ -385,8 +384,15 @@ def cmd_learn_direction(args: argparse.Namespace) -> int:
               disable=not photos) as bar:
         direction = lab.learn_direction(pos, neg, args.name, keep=args.keep or (), invert_method=args.invert_method,
                                         callback=lambda rec: bar.update(1))
-    print(f"learned '{direction.name}': cross-validated accuracy {direction.accuracy:.2f}"
-          + (f", kept {', '.join(args.keep)} unchanged" if args.keep else ""))
+    return _keep_direction(lab, direction, f"learned '{direction.name}': cross-validated accuracy "
+                                           f"{direction.accuracy:.2f}", args)
+
+
+def _keep_direction(lab, direction, found: str, args: argparse.Namespace) -> int:
+    """Say what was found (and kept unchanged, and any warning), then write it to --out or the model folder."""
+    from ganlab.edit.directions import save_directions
+
+    print(found + (f", kept {', '.join(args.keep)} unchanged" if args.keep else ""))
     for warning in direction.metadata.get("warnings", []):
         print(f"warning: {warning}")
     if args.out:
@@ -419,7 +425,6 @@ class _StepBar:
 def cmd_text_direction(args: argparse.Namespace) -> int:
     """A direction from a phrase: scored samples + SVM, or (--trained) trained against the phrase's score."""
     import ganlab
-    from ganlab.edit.directions import save_directions
 
     lab = ganlab.load(args.model, args.device)
     how = "training against" if args.trained else "scoring samples for"
@@ -432,15 +437,8 @@ def cmd_text_direction(args: argparse.Namespace) -> int:
                                                 keep=args.keep or (), callback=bar.show)
     found = ("trained" if args.trained else
              f"from {direction.metadata['samples']} samples, cross-validated accuracy {direction.accuracy:.2f}")
-    print(f"'{direction.name}': {found} ({lab.text_model_name} reads the pictures)"
-          + (f", kept {', '.join(args.keep)} unchanged" if args.keep else ""))
-    for warning in direction.metadata.get("warnings", []):
-        print(f"warning: {warning}")
-    if args.out:
-        print(f"wrote {save_directions([direction], args.out)}")
-    else:
-        print(f"added to {lab.save_directions()}; `edit --direction '{direction.name}=2'` uses it")
-    return 0
+    return _keep_direction(lab, direction, f"'{direction.name}': {found} ({lab.text_model_name} reads the pictures)",
+                           args)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
