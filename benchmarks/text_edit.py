@@ -71,7 +71,7 @@ def directions_table(lab, judge, ws, before, samples: int, train_steps: int) -> 
         rows = [flip_and_side(lab.model, judge, attr, d, ws, before) if d is not None else None
                 for d in (shipped, phrase_dir, trained)]
         if shipped is None:
-            verdict = "no label-SVM direction (the judge saw too few to ship one)"
+            verdict = "no label-SVM direction ships for it: no goal"
         elif rows[0] is None or rows[1] is None:
             verdict = "not measured (too few samples lack it)"
         elif rows[0][0] < 0.8:
