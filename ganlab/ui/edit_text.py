@@ -19,7 +19,8 @@ from ganlab.ui.context import session_id as sid
 from ganlab.ui.gpu import gpu
 
 MAX_PROMPT_IMAGES = 6
-MAX_TEXT_STEPS = 300
+MIN_TEXT_STEPS, MAX_TEXT_STEPS = 10, 300
+MIN_STRENGTH, MAX_STRENGTH = 0.25, 4.0
 LEARNED_LABEL = "Learned (shipped + yours)"
 
 
@@ -42,6 +43,13 @@ class EditHandles:
 def _progress(rec: ProjectionStep, what: str) -> str:
     terms = " · ".join(f"{k} {v:.3f}" for k, v in rec.losses.items())
     return f"**{what}**: step {rec.step} of {rec.total} · {terms} · about {rec.eta_s:.0f} s left"
+
+
+def _within(value: float, low: float, high: float, what: str) -> float:
+    """A slider's value checked on the server too (a visitor can call the API with any number)."""
+    if value is None or not low <= float(value) <= high:
+        raise GanlabError(f"{what} must be {low:g} to {high:g}")
+    return float(value)
 
 
 def _reads(lab) -> str:
@@ -76,8 +84,9 @@ def declare(ctx: AppContext) -> Section:
             add_slider = gr.Button("Add a slider for it", elem_id="edit-text-slider")
             train_slider = gr.Button("Train a slider against it (slower)", elem_id="edit-text-train")
         with gr.Row():
-            strength = gr.Slider(0.25, 4, value=1, step=0.25, label="Edit strength", elem_id="edit-text-strength")
-            steps = gr.Slider(10, MAX_TEXT_STEPS, value=60, step=10, label="Steps", elem_id="edit-text-steps")
+            strength = gr.Slider(MIN_STRENGTH, MAX_STRENGTH, value=1, step=0.25, label="Edit strength",
+                                 elem_id="edit-text-strength")
+            steps = gr.Slider(MIN_TEXT_STEPS, MAX_TEXT_STEPS, value=60, step=10, label="Steps", elem_id="edit-text-steps")
         with gr.Row():
             toward = gr.Button("Edit the latent toward it", variant="primary", elem_id="edit-text-go")
             prompt_images = gr.Button("Pictures of it (from samples)", elem_id="edit-text-prompt")
@@ -142,16 +151,18 @@ def wire(ctx: AppContext, part: Section, tab: EditHandles) -> None:
         """Stream original | current while the latent moves toward the phrase; store the result (the latent
         being edited stays chosen, so the picture keeps the before and the after side by side)."""
         item = chosen(name, request)
+        n_steps = int(_within(n_steps, MIN_TEXT_STEPS, MAX_TEXT_STEPS, "steps"))
+        power = _within(power, MIN_STRENGTH, MAX_STRENGTH, "the edit strength")
         lab = yield from relay(ctx.lab_loading(sid(request), item.model_id),
                                lambda line: (gr.skip(), line, *skips))
         cancel = ctx.visit(sid(request)).cancel_event()
         original = np.asarray(lab.render(item))
-        for rec in lab.edit_text_steps(item, text, neutral_text or None, steps=int(n_steps), strength=float(power),
+        for rec in lab.edit_text_steps(item, text, neutral_text or None, steps=n_steps, strength=power,
                                        preview_every=5, cancel=cancel):
             if isinstance(rec, StoredLatent):
                 rec.name = f"{item.name} text"
                 saved = ctx.store(sid(request), rec)
-                stopped = " (stopped early: the steps done are kept)" if rec.metrics["steps"] < int(n_steps) else ""
+                stopped = " (stopped early: the steps done are kept)" if rec.metrics["steps"] < n_steps else ""
                 lines = [f"Moved toward '{text.strip()}' in {rec.metrics['steps']:.0f} steps{stopped}: "
                          f"{item.name} | the result, stored as **{saved.name}** (choose it above to refine it with "
                          "the sliders).", _reads(lab)]
@@ -165,9 +176,10 @@ def wire(ctx: AppContext, part: Section, tab: EditHandles) -> None:
     def pictures(text: str, model_id: str, n_steps: float, current: str | None, request: gr.Request):
         """Stream the pictures while samples move toward the prompt; store each in the session (the latent
         being edited stays chosen)."""
+        n_steps = int(_within(n_steps, MIN_TEXT_STEPS, MAX_TEXT_STEPS, "steps"))
         lab = yield from relay(ctx.lab_loading(sid(request), model_id), lambda line: (gr.skip(), line, *skips))
         cancel = ctx.visit(sid(request)).cancel_event()
-        for rec in lab.generate_steps(text, MAX_PROMPT_IMAGES, steps=int(n_steps), preview_every=5, cancel=cancel):
+        for rec in lab.generate_steps(text, MAX_PROMPT_IMAGES, steps=n_steps, preview_every=5, cancel=cancel):
             if isinstance(rec, list):
                 saved = [ctx.store(sid(request), latent) for latent in rec]
                 lines = [f"{len(saved)} pictures of '{text.strip()}', stored as "

@@ -95,6 +95,20 @@ def test_huge_layer_ranges_magnitude_lists_and_pixel_counts_are_refused(visitor,
             magnitude_text="zoom=" + ",".join(["1.0"] * 400), n_samples=1)
 
 
+def test_text_edits_refuse_endless_steps_and_essays(visitor):
+    visitor.predict(api_name="/on_add", model_id="toyfaces-64", n=2, cls="")
+    visitor.predict(api_name="/refresh", chosen=None)
+    common = dict(text="a bald face", neutral_text="", power=1.0, name="toyfaces-64-seed2")
+    too_many = ("steps must be 10 to 300", "greater than maximum value 300")  # the app's words, or Gradio's
+    refused(visitor, "/edit_toward", *too_many, **{**common, "n_steps": 1e6})
+    refused(visitor, "/edit_toward", "edit strength must be", "greater than maximum value 4",
+            **{**common, "n_steps": 10, "power": 1e9})
+    refused(visitor, "/edit_toward", "keep it under 200", "longer than", **{**common, "n_steps": 10,
+                                                                        "text": "bald " * 1000})
+    refused(visitor, "/pictures", "steps must be 10 to 300", "less than minimum value 10", text="a bald face",
+            model_id="toyfaces-64", n_steps=-5, current=None)
+
+
 def test_a_16_bit_photo_reads_as_the_cli_reads_it(visitor, tmp_path):
     import cv2
     from gradio_client import handle_file
