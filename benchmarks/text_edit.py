@@ -49,6 +49,7 @@ PROMPTS = [("sunglasses",), ("beard",), ("bald",), ("hair_blond",), ("smile",), 
 PROMPT_TEXT = {("beard", "sunglasses"): "a face with a beard and sunglasses",
                ("hair_red", "long_hair"): "a face with long red hair"}
 SEED_BASE = 8_100_000
+PROMPT_TRUNCATION = 0.7
 
 
 def _pct(x: float | None) -> str:
@@ -107,14 +108,15 @@ def styleclip_table(lab, judge, ws, before, runs: int, steps: int, strength: flo
 
 def prompt_table(lab, judge, n: int, steps: int) -> None:
     print(f"\n## 3. prompt to image: {n} pictures per prompt, {steps} steps each batch")
-    plain_ws = sample_w(lab.model, 400, seed=SEED_BASE).unsqueeze(1).repeat(1, lab.model.num_ws, 1)
+    plain_ws = lab.model.mapping(lab.model.sample_z(400, seed=SEED_BASE), truncation=PROMPT_TRUNCATION).cpu()
     plain = judge_ws(lab.model, judge, plain_ws)
-    print("| prompt | judged to have every prompted attribute | among plain samples | s per picture |")
+    print(f"| prompt | judged to have every prompted attribute | among plain samples (truncation "
+          f"{PROMPT_TRUNCATION:g}, as the starts) | s per picture |")
     print("|---|---:|---:|---:|")
     for attrs in PROMPTS:
         text = PROMPT_TEXT.get(attrs, PHRASES[attrs[0]])
         started = time.perf_counter()
-        latents = lab.generate(text, n, steps=steps, seed=SEED_BASE + len(text))
+        latents = lab.generate(text, n, steps=steps, truncation=PROMPT_TRUNCATION, seed=SEED_BASE + len(text))
         per = (time.perf_counter() - started) / n
         labels = judge_ws(lab.model, judge, torch.cat([x.tensor for x in latents]))
         hit = np.all([labels[a] for a in attrs], axis=0).mean()
