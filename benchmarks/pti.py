@@ -149,8 +149,9 @@ def main() -> None:
     print(f"# PTI on toyfaces-64, {describe_machine(torch.device('cpu'))}")
     print(f"# distance: {distance.name}" + (f" ({distance.why})" if distance.why else ""))
     print(f"# PTI default: pivot {default.pivot} ({default.pivot_steps} steps), {default.tune_steps} tuning steps, "
-          f"lr {default.learning_rate:g} (cosine ramp-down over the last {default.lr_rampdown:.0%}), pixel weight {default.pixel_weight:g}, locality weight "
-          f"{default.locality_weight:g} at radius {default.locality_radius:g} W spreads, batch {default.locality_batch}")
+          f"lr {default.learning_rate:g} (cosine ramp-down over the last {default.lr_rampdown:.0%}), pixel weight "
+          f"{default.pixel_weight:g}, locality weight {default.locality_weight:g} on {default.locality_batch} of "
+          f"{default.locality_pool} random latents every {default.locality_every} steps")
     rendered = None
     for kind, batch in targets(model, n_faces, n_images).items():
         rows: dict[str, tuple[list, list]] = {}

@@ -12,6 +12,7 @@ from ganlab.align.landmarks import BACKENDS
 from ganlab.edit.interpolate import EASINGS
 from ganlab.invert.methods import METHODS, SPACES
 from ganlab.invert.projector import PIXEL_LOSSES, SETTINGS
+from ganlab.invert.pti import PTIConfig
 from ganlab.errors import GanlabError
 
 
@@ -735,11 +736,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", required=True, help="an image, or a folder of images (projected in batches)")
     p.add_argument("--method", choices=METHODS, default="projector",
                    help="projector: optimise from the mean w; fast/balanced/best: the trained encoder, then 0/100/500 "
-                        "projector steps; landscape: --steps steps through the learned landscape map; pti: a W "
-                        "pivot, then --steps steps tuning the generator's weights for it (saved in latent.npz)")
+                        "projector steps; landscape: --steps steps through the learned landscape map; pti: a pivot (the "
+                        "encoder's guess refined in w+), then --steps steps tuning the generator's weights for it "
+                        "(saved in latent.npz)")
     p.add_argument("--space", choices=SPACES, default="w+", help="for --method projector")
     p.add_argument("--steps", type=int,
-                   help="for --method projector and landscape (default 1000), pti (its tuning steps, default 800)")
+                   help="for --method projector and landscape (default 1000), pti (its tuning steps, default "
+                        f"{PTIConfig.tune_steps})")
     p.add_argument("--batch", type=int, default=8, help="images projected at once")
     p.add_argument("--settings", choices=list(SETTINGS), default="official",
                    help="projector settings: the official projector's, or ganlab's tuned ones (lr 0.2, no latent "

@@ -96,7 +96,8 @@ def test_a_batch_is_tuned_target_by_target_each_with_its_own_weights(model, face
 
 @pytest.mark.parametrize("bad, message", [
     (dict(pivot="z"), "pivot must be"), (dict(pivot_steps=0), "at least 1 pivot step"),
-    (dict(learning_rate=0.0), "positive learning rate"), (dict(locality_weight=-1.0), "weights of 0 or more")])
+    (dict(learning_rate=0.0), "positive learning rate"), (dict(locality_weight=-1.0), "weights of 0 or more"),
+    (dict(locality_every=0), "locality interval")])
 def test_bad_settings_are_refused_before_any_work(model, face, bad, message):
     with pytest.raises(GanlabError, match=message):
         next(pti_project(model, face, PTIConfig(**bad), distance=FALLBACK))

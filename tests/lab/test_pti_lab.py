@@ -9,6 +9,7 @@ import torch
 import ganlab
 from ganlab.data.toyfaces import render_faces
 from ganlab.imaging import from_uint8, to_uint8
+from ganlab.invert.pti import PTIConfig
 from ganlab.session import StoredLatent
 
 
@@ -32,7 +33,7 @@ def inverted(lab):
 
 def test_pti_returns_the_latent_with_its_tuned_weights_and_leaves_the_model_alone(lab, inverted):
     inv, plain_before = inverted
-    assert inv.latent.tuned is not None and inv.latent.space == "w+" and inv.steps_run == 110
+    assert inv.latent.tuned is not None and inv.latent.space == "w+" and inv.steps_run == PTIConfig.pivot_steps + 10
     assert np.array_equal(np.asarray(lab.render(inv.latent)), np.asarray(inv.image))
     assert np.array_equal(np.asarray(lab.render(lab.sample(4)[0])), plain_before)
     untuned = StoredLatent("bare", lab.name, "w+", inv.latent.tensor)
