@@ -189,6 +189,7 @@ def test_project_with_pti_writes_a_latent_with_its_tuned_weights_that_edit_rende
     import json
 
     from ganlab.data.toyfaces import render_faces
+    from ganlab.invert.pti import PTIConfig
     from ganlab.models.loaders import load_checkpoint
     from ganlab.session import load_latent_file
     from ganlab.settings import assets_dir
@@ -202,7 +203,7 @@ def test_project_with_pti_writes_a_latent_with_its_tuned_weights_that_edit_rende
     files = {p.name for p in (out / "face").iterdir()}
     assert "latent.npz" in files and "projected_w.npz" not in files  # the official layout cannot hold the weights
     info = json.loads((out / "face" / "metrics.json").read_text())
-    assert info["steps_run"] == 103 and info["space"] == "w+"
+    assert info["steps_run"] == PTIConfig().pivot_steps + 3 and info["space"] == "w+"  # the pivot's, then 3 tuning
     model = load_checkpoint(assets_dir() / "models" / "toyfaces-64", name="toyfaces-64")
     assert load_latent_file(out / "face" / "latent.npz", model, "toyfaces-64").tuned is not None
     edited = tmp_path / "edited"
