@@ -37,6 +37,7 @@ from ganlab.invert.projector import ProjectionStep
 from ganlab.invert.targets import prepare_target
 from ganlab.lab.faces import Face
 from ganlab.lab.families import InvertOptions, Inverted, Magnitudes, Variant, family_of
+from ganlab.lab.records import drive
 from ganlab.lab.text import TextVerbs
 from ganlab.models.base import GanModel, check_shape
 from ganlab.models.folder import DIRECTIONS, ENCODER, GANSPACE, LANDSCAPE, SEFA, WALKS, has_helper, helper_path
@@ -187,13 +188,7 @@ class Lab(TextVerbs):
         (`latent.tuned`), which `render`, `edit`, `interpolate` and the session's files all carry. `callback(record)` sees each progress record. Other options:
         see `invert_steps`.
         """
-        for rec in self.invert_steps(targets, method, **options):
-            if isinstance(rec, ProjectionStep):
-                if callback is not None:
-                    callback(rec)
-            else:
-                return rec
-        raise GanlabError("the inversion ended without a result")
+        return drive(self.invert_steps(targets, method, **options), callback, "the inversion ended without a result")
 
     # --- directions and edits ---------------------------------------------------------------------
 
@@ -342,12 +337,8 @@ class Lab(TextVerbs):
         """A morph through two or more latents in order (W/W+ blended linearly, BigGAN z spherically),
         with easing, an optional ping-pong loop and output `size` in px; `.save('x.mp4' | 'x.gif' | folder)`.
         Tuned weights (PTI) blend in the same proportion as their latents; an untuned latent counts as none."""
-        for rec in self.interpolate_steps(latents, frames, **options):
-            if isinstance(rec, Video):
-                return rec
-            if callback is not None:
-                callback(rec)
-        raise GanlabError("the interpolation ended without a video")
+        return drive(self.interpolate_steps(latents, frames, **options), callback,
+                     "the interpolation ended without a video", progress=InterpolationProgress)
 
     def augment(self, latent: LatentLike, transforms: Sequence[str] = ("zoom", "slide_left", "slide_right"),
                 magnitudes: Mapping[str, Sequence[float]] | None = None, samples: int = 2, jitter: float = 0.2,

@@ -20,6 +20,7 @@ from ganlab.edit.text import (DirectionTrainConfig, Scorer, TextEditConfig, Text
 from ganlab.errors import GanlabError
 from ganlab.invert.losses import lpips_distance
 from ganlab.invert.projector import ProjectionStep
+from ganlab.lab.records import drive
 from ganlab.models.tuned import through
 from ganlab.session import StoredLatent
 from ganlab.text import TextImageModel, load_text_model, text_model_for
@@ -28,20 +29,6 @@ NEUTRAL = {"faces": "a face", "objects": "an object"}   # what every image of a 
 NEUTRAL_DEFAULT = "a picture"
 PHRASE_SAMPLES = 1000          # generated images scored to find a phrase's direction
 REFERENCE_SAMPLES = 2000
-
-
-def drive(records: Iterator, callback: Callable[[Any], Any] | None, what: str) -> Any:
-    """Run a `*_steps` generator to its end: progress records go to `callback`, the last item is returned."""
-    result = None
-    for rec in records:
-        if isinstance(rec, ProjectionStep):
-            if callback is not None:
-                callback(rec)
-        else:
-            result = rec
-    if result is None:
-        raise GanlabError(f"{what} was stopped before it had a result")
-    return result
 
 
 class TextVerbs:
@@ -90,7 +77,8 @@ class TextVerbs:
         model against the phrase (minus `neutral`), and an SVM separates the best- from the worst-scoring
         quarter. `keep`: directions it must not move (conditioning). Offered in `directions` when
         `remember`. Options: see `direction_from_text_steps`."""
-        return drive(self.direction_from_text_steps(phrase, neutral, **options), callback, "the text direction")
+        return drive(self.direction_from_text_steps(phrase, neutral, **options), callback,
+                     "the text direction was stopped before it had a result")
 
     # --- StyleCLIP: a latent toward a phrase ------------------------------------------------------
 
@@ -124,7 +112,8 @@ class TextVerbs:
         `identity`: a differentiable face-identity embedding of `img` (e.g. an ArcFace net), whose cosine to
         the start's is held with `identity_weight` (StyleCLIP's identity term); none ships with ganlab.
         A PTI latent keeps and renders with its tuned weights. Stop (`cancel`) keeps the steps done."""
-        return drive(self.edit_text_steps(latent, phrase, neutral, **options), callback, "the text edit")
+        return drive(self.edit_text_steps(latent, phrase, neutral, **options), callback,
+                     "the text edit was stopped before it had a result")
 
     # --- images from a prompt ---------------------------------------------------------------------
 
@@ -149,7 +138,8 @@ class TextVerbs:
                  **options: Any) -> list[StoredLatent]:
         """`n` pictures of a prompt ("a bald face with a beard"): the best-scoring of `candidates` x n
         truncated samples, each then optimised toward the prompt for `steps`."""
-        return drive(self.generate_steps(prompt, n, **options), callback, "the prompt")
+        return drive(self.generate_steps(prompt, n, **options), callback,
+                     "the prompt was stopped before it had a result")
 
     # --- a direction trained against a scorer -----------------------------------------------------
 
@@ -177,7 +167,8 @@ class TextVerbs:
         """A direction trained so that `scorer` (a phrase, scored by the text model; or any differentiable
         function of `img`, such as a judge's `scorer('smile')`) rises by `eps` of its spread per sigma along
         it, while the rest of the picture changes little and the latent stays realistic."""
-        return drive(self.train_direction_steps(scorer, name, **options), callback, "the direction training")
+        return drive(self.train_direction_steps(scorer, name, **options), callback,
+                     "the direction training was stopped before it had a result")
 
     # --- shared -----------------------------------------------------------------------------------
 
