@@ -100,10 +100,12 @@ def test_a_direction_is_learned_from_two_groups_of_uploaded_photos(page, screens
     page.get_by_role("tab", name="Edit").click()
     page.wait_for_function("document.querySelector('#edit-latent input')?.value", timeout=60_000)
     page.get_by_text("Learn a direction from two groups: stored latents or photos").click()
-    page.fill("#edit-new-name textarea", "photo smile")
     page.set_input_files("#edit-photos-a input[type=file]", groups["smiling"])
     page.set_input_files("#edit-photos-b input[type=file]", groups["frowning"])
     page.wait_for_function("document.querySelectorAll('#edit-photos-b a').length >= 4", timeout=30_000)
+    page.fill("#edit-new-name textarea", "photo smile")  # after the uploads: the page has settled, the name sticks
+    page.press("#edit-new-name textarea", "Tab")
+    page.wait_for_function("document.querySelector('#edit-new-name textarea')?.value === 'photo smile'")
     page.click("#edit-learn-photos")
     page.wait_for_function("document.querySelector('#edit-status')?.innerText.includes('Learned')", timeout=120_000)
     assert "photo smile" in page.inner_text("#edit-status")
